@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef RV_CAPTURE_H
+#define RV_CAPTURE_H
+
+/*
+ * The capture lcore: receives bursts on the mirror port, parses each frame,
+ * files TCP segments of monitored services into the flow table, and counts
+ * everything else. Nothing here logs per packet.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "flow_table.h"
+#include "pkt_parse.h"
+
+/* Frame counters of the capture lcore. Written only by it; other threads
+ * read them without locks (aligned 64-bit loads are atomic on x86-64 and
+ * arm64, and a counter one burst old is fine). */
+struct rv_capture_stats {
+	uint64_t frames;
+	uint64_t bytes;
+	uint64_t bursts;
+	uint64_t parse_errors[RV_PKT_ERR__COUNT];
+	uint64_t bad_options;		/* TCP options malformed, segment kept */
+	uint64_t tcp_monitored;
+	uint64_t tcp_other;		/* TCP to services not monitored */
+	uint64_t udp;
+	uint64_t arp;
+	uint64_t other;			/* neither TCP, UDP nor ARP */
+	uint64_t multi_segment;		/* frames linearised from chained mbufs */
+	uint64_t oversized;		/* frames longer than the linear buffer */
+};
+
+struct rte_hash;
+
+struct rv_capture {
+	const struct rv_config *config;
+	struct rte_hash *services;	/* monitored address:port -> server */
+	struct rv_flow_table *table;
+	uint16_t port;			/* mirror port id */
+	uint16_t burst_size;
+	volatile bool stop;
+	struct rv_capture_stats stats;
+};
+
+/*
+ * Builds the table of monitored address:port pairs from cap->config.
+ * Returns 0, or -ENOMEM (logged). Main lcore, before the capture starts.
+ */
+int rv_capture_init(struct rv_capture *cap, int socket_id);
+void rv_capture_fini(struct rv_capture *cap);
+
+/*
+ * Runs the capture loop until cap->stop becomes true. arg is a struct
+ * rv_capture. Meant for rte_eal_remote_launch() on a worker lcore.
+ * Returns 0.
+ */
+int rv_capture_lcore(void *arg);
+
+/*
+ * Processes one frame as the loop does, at capture time now_ns. Exposed so
+ * that benchmarks and tests can feed frames without a port. Lock held.
+ */
+void rv_capture_frame(struct rv_capture *cap, const uint8_t *frame,
+    uint32_t len, uint64_t now_ns);
+
+/* Nanoseconds from the TSC, the software timestamp of captured frames. */
+uint64_t rv_capture_now_ns(void);
+
+#endif

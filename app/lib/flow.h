@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef RV_FLOW_H
+#define RV_FLOW_H
+
+/*
+ * One monitored TCP connection as the mirror shows it, and the tracking
+ * that updates it from each parsed segment. Pure C: the DPDK flow table
+ * (flow_table.h) owns the memory, and the unit tests and fuzz target drive
+ * the same code without DPDK.
+ *
+ * A flow belongs to the capture lcore. Other threads read it only while
+ * holding the table lock (flow_table.h).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkt_parse.h"
+#include "stream_log.h"
+
+/* Direction index: what the sender of a segment is. */
+#define RV_DIR_C2S	0	/* client to server */
+#define RV_DIR_S2C	1	/* server to client */
+
+/*
+ * Key of a connection whatever the direction of the segment: the server
+ * side is the monitored address and port. 40 bytes, no padding holes.
+ */
+struct rv_flow_key {
+	uint8_t family;			/* 4 or 6 */
+	uint8_t pad[3];
+	uint16_t server_port;		/* host byte order */
+	uint16_t client_port;
+	uint8_t server[16];		/* IPv4 in the first 4 bytes */
+	uint8_t client[16];
+};
+
+enum rv_flow_state {
+	RV_FLOW_SYN = 0,	/* client's SYN seen */
+	RV_FLOW_SYN_ACK,	/* server's SYN-ACK seen */
+	RV_FLOW_ESTABLISHED,	/* handshake complete, or joined mid-stream */
+	RV_FLOW_FIN,		/* at least one side sent FIN */
+	RV_FLOW_RST,		/* a reset was seen */
+	RV_FLOW_CLOSED,		/* both FINs sent and acknowledged */
+	RV_FLOW_STATE_COUNT
+};
+
+/*
+ * Reasons a connection cannot be resumed from the log. They are sticky: a
+ * later checkpoint that lies past the damage clears the need for the lost
+ * bytes, which the checkpoint code decides.
+ */
+enum rv_unrecoverable {
+	RV_UNREC_NO_HANDSHAKE = 1 << 0,	/* joined after the SYN */
+	RV_UNREC_GAP = 1 << 1,		/* capture hole no copy filled */
+	RV_UNREC_TRUNCATED = 1 << 2,	/* a frame was cut by the capture */
+	RV_UNREC_CONFLICT = 1 << 3,	/* overlapping copies differed */
+	RV_UNREC_LOG_CAP = 1 << 4,	/* per-connection log cap dropped bytes */
+	RV_UNREC_MEMORY = 1 << 5,	/* global log memory was exhausted */
+	RV_UNREC_RANGES = 1 << 6,	/* too many out-of-order ranges */
+};
+#define RV_UNREC_COUNT	7
+
+/* Options a side put in its SYN (RFC 9293 section 3.2, RFC 7323). */
+struct rv_syn_opts {
+	bool seen;		/* this side's SYN was captured */
+	bool has_mss;
+	bool has_wscale;
+	bool sack_ok;
+	bool ts_ok;
+	uint8_t wscale;
+	uint16_t mss;
+};
+
+/* What one side sent, and what it acknowledged of the other side. */
+struct rv_flow_dir {
+	struct rv_stream_log log;	/* bytes this side sent */
+	struct rv_syn_opts syn;
+	uint32_t isn;
+	uint32_t snd_nxt;		/* highest seq + len sent, SYN/FIN counted */
+	uint32_t ack;			/* highest acknowledgement sent */
+	uint32_t window;		/* last window, scaled, in bytes */
+	uint16_t window_raw;		/* last window field as sent */
+	uint32_t tsval;			/* highest TSval sent */
+	uint32_t tsecr;
+	uint64_t ts_ns;			/* capture time of that TSval */
+	uint32_t fin_seq;		/* sequence number of the FIN */
+	bool isn_known;
+	bool ack_seen;
+	bool ts_seen;
+	bool fin_seen;
+	bool fin_acked;
+
+	uint64_t pkts;
+	uint64_t payload_bytes;		/* retransmissions included */
+	uint64_t dup_bytes;
+	uint64_t conflict_bytes;
+	uint64_t last_data_ns;
+	/* When the peer first acknowledged bytes this log lacks; 0: none. */
+	uint64_t ack_ahead_ns;
+	/* Offset below which the log must keep bytes (oldest checkpoint). */
+	uint64_t keep_from;
+};
+
+struct rv_flow {
+	struct rv_flow_key key;
+	uint64_t id;			/* unique for the daemon's lifetime */
+	uint16_t server;		/* index into the configured servers */
+	uint8_t state;			/* enum rv_flow_state */
+	uint32_t unrec;			/* enum rv_unrecoverable bits */
+	uint8_t unrec_first;		/* bit number of the first reason */
+	uint8_t unrec_dir;		/* direction it happened in */
+	uint64_t unrec_offset;		/* stream offset it happened at */
+	uint64_t first_ns;
+	uint64_t last_ns;
+	uint64_t closed_ns;
+	uint32_t truncated_frames;
+	struct rv_flow_dir dir[2];
+};
+
+/* Limits the tracking applies, from the configuration. */
+struct rv_flow_limits {
+	uint64_t log_max;		/* bytes of chunks per connection */
+	uint64_t gap_timeout_ns;
+};
+
+/* Counters of the tracking; the capture lcore writes them. */
+struct rv_flow_counters {
+	uint64_t truncated_frames;
+	uint64_t conflicts;
+	uint64_t log_cap_hits;
+	uint64_t memory_cap_hits;
+	uint64_t range_cap_hits;
+	uint64_t gaps;
+	uint64_t reused_ports;		/* a new SYN restarted a flow */
+	uint64_t bytes_logged;		/* new bytes stored in logs */
+};
+
+/* Context of one tracking call. */
+struct rv_flow_ctx {
+	const struct rv_chunk_alloc *alloc;
+	const struct rv_flow_limits *limits;
+	struct rv_flow_counters *counters;
+	uint64_t now_ns;
+};
+
+/*
+ * Starts flow from the first segment seen of it, sent in direction dir.
+ * A SYN without ACK from the client starts a normal flow; anything else
+ * starts a flow joined mid-stream, marked RV_UNREC_NO_HANDSHAKE. The
+ * caller then passes the same segment to rv_flow_track().
+ */
+void rv_flow_init(struct rv_flow *flow, const struct rv_flow_key *key,
+    uint64_t id, uint16_t server, const struct rv_pkt *pkt, int dir,
+    uint64_t now_ns);
+
+/*
+ * Updates flow with one TCP segment sent in direction dir: state, sequence
+ * and acknowledgement numbers, windows, timestamps, and the payload into
+ * the log. Returns true if the segment starts a new connection on the
+ * same ports (a SYN with another ISN): the caller then frees the flow and
+ * starts it again with rv_flow_init().
+ */
+bool rv_flow_track(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
+    const struct rv_pkt *pkt, int dir);
+
+/*
+ * Gives up on holes that the peer acknowledged more than gap_timeout_ns
+ * ago, marking the flow RV_UNREC_GAP. Called by the capture lcore now and
+ * then, and after each segment.
+ */
+void rv_flow_check_gaps(struct rv_flow *flow, const struct rv_flow_ctx *ctx);
+
+/* Frees the logs' memory. The flow must be initialised again to reuse. */
+void rv_flow_free(struct rv_flow *flow, const struct rv_chunk_alloc *alloc);
+
+/* Records reason (one RV_UNREC_* bit) at offset of direction dir. */
+void rv_flow_mark(struct rv_flow *flow, uint32_t reason, int dir,
+    uint64_t offset);
+
+/* Short names for display: "established", "capture_gap", ... */
+const char *rv_flow_state_name(uint8_t state);
+const char *rv_flow_unrec_name(uint32_t reason_bit);
+/* A sentence for the first reason, "capture gap at client offset 1234". */
+void rv_flow_unrec_describe(const struct rv_flow *flow, char *buf,
+    size_t len);
+
+/* Bytes of log memory held by the flow. */
+static inline uint64_t
+rv_flow_log_mem(const struct rv_flow *flow)
+{
+	return rv_stream_log_mem(&flow->dir[0].log) +
+	    rv_stream_log_mem(&flow->dir[1].log);
+}
+
+#endif
