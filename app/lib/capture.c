@@ -14,7 +14,12 @@
 #include "capture.h"
 #include "log.h"
 
-/* Key of the monitored-service table. */
+/*
+ * Key of the monitored-service table. The same table maps each server
+ * address alone to its server, with SERVICE_ADDR_ONLY set in family and
+ * port 0, for the source check of checkpoint datagrams.
+ */
+#define SERVICE_ADDR_ONLY	0x80
 struct service_key {
 	uint8_t family;
 	uint8_t pad;
@@ -41,6 +46,26 @@ rv_capture_now_ns(void)
 	return (tsc / hz) * 1000000000ull + (tsc % hz) * 1000000000ull / hz;
 }
 
+static int
+init_ckpt_store(struct rv_capture *cap)
+{
+	const struct rv_config *cfg = cap->config;
+	size_t i;
+
+	/* Fragments of one message leave sshd together, so a message still
+	 * incomplete after 2 s lost a fragment for good. */
+	if (rv_ckpt_store_init(&cap->ckpt, cfg->server_count,
+	    cfg->checkpoints.max_bytes, 2000ull * 1000 * 1000) != 0) {
+		rv_err("capture: cannot allocate the checkpoint store");
+		return -ENOMEM;
+	}
+	for (i = 0; i < cfg->server_count; i++)
+		if (cfg->servers[i].has_host_key)
+			(void)rv_ckpt_store_set_host_key(&cap->ckpt, i,
+			    cfg->servers[i].host_key_raw);
+	return 0;
+}
+
 int
 rv_capture_init(struct rv_capture *cap, int socket_id)
 {
@@ -57,7 +82,7 @@ rv_capture_init(struct rv_capture *cap, int socket_id)
 
 	for (i = 0; i < cfg->server_count; i++)
 		entries += (uint32_t)(cfg->servers[i].address_count *
-		    cfg->servers[i].port_count);
+		    (cfg->servers[i].port_count + 1));
 	params.entries = entries < 8 ? 8 : entries;
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint32_t)rte_rdtsc();
@@ -72,6 +97,13 @@ rv_capture_init(struct rv_capture *cap, int socket_id)
 		const struct rv_server *srv = &cfg->servers[i];
 
 		for (a = 0; a < srv->address_count; a++) {
+			memset(&key, 0, sizeof(key));
+			key.family = srv->addresses[a].family |
+			    SERVICE_ADDR_ONLY;
+			memcpy(key.addr, srv->addresses[a].bytes, 16);
+			if (rte_hash_add_key_data(cap->services, &key,
+			    (void *)(uintptr_t)i) < 0)
+				return -ENOMEM;
 			for (p = 0; p < srv->port_count; p++) {
 				memset(&key, 0, sizeof(key));
 				key.family = srv->addresses[a].family;
@@ -83,7 +115,7 @@ rv_capture_init(struct rv_capture *cap, int socket_id)
 			}
 		}
 	}
-	return 0;
+	return init_ckpt_store(cap);
 }
 
 void
@@ -91,6 +123,7 @@ rv_capture_fini(struct rv_capture *cap)
 {
 	rte_hash_free(cap->services);
 	cap->services = NULL;
+	rv_ckpt_store_fini(&cap->ckpt);
 }
 
 /* Returns the server index of address:port, or -1 if not monitored. */
@@ -178,6 +211,58 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 		    pkt, dir, now_ns);
 		(void)rv_flow_track(flow, &ctx, pkt, dir);
 	}
+	/* The Ethernet source is 6 bytes into the frame, before any tag. */
+	memcpy(flow->mac[dir], pkt->l3 - 4 * pkt->n_vlans - 8, 6);
+}
+
+/* Files a verified checkpoint with its connection, which must exist. */
+static void
+file_checkpoint(struct rv_capture *cap, struct rv_ckpt *ckpt,
+    uint64_t now_ns)
+{
+	struct rv_flow_table *table = cap->table;
+	struct rv_flow_ctx ctx = {
+		.alloc = &table->alloc,
+		.limits = &table->limits,
+		.counters = &table->counters,
+		.now_ns = now_ns,
+	};
+	struct rv_flow_key key;
+	struct rv_flow *flow;
+
+	memset(&key, 0, sizeof(key));
+	key.family = ckpt->conn.family;
+	key.server_port = ckpt->conn.server_port;
+	key.client_port = ckpt->conn.client_port;
+	memcpy(key.server, ckpt->conn.server, 16);
+	memcpy(key.client, ckpt->conn.client, 16);
+	flow = rv_flow_table_lookup(table, &key);
+	if (flow == NULL) {
+		rv_ckpt_store_reject(&cap->ckpt, ckpt,
+		    RV_CKPT_REJ_UNKNOWN_CONNECTION);
+		return;
+	}
+	if (rv_ckpt_store_file(&cap->ckpt, &flow->ckpts, flow->server,
+	    ckpt) == 0)
+		rv_flow_ckpt_update(flow, &ctx);
+}
+
+static void
+capture_udp(struct rv_capture *cap, const struct rv_pkt *pkt,
+    uint64_t now_ns)
+{
+	struct rv_ckpt *ckpt;
+	int server;
+
+	cap->stats.udp++;
+	if (pkt->dport != cap->config->checkpoints.export_port)
+		return;
+	cap->stats.udp_export++;
+	server = find_service(cap, pkt->ip_version | SERVICE_ADDR_ONLY,
+	    pkt->src, 0);
+	if (rv_ckpt_store_input(&cap->ckpt, server, pkt->payload,
+	    pkt->payload_len, now_ns, &ckpt) == RV_CKPT_IN_CHECKPOINT)
+		file_checkpoint(cap, ckpt, now_ns);
 }
 
 void
@@ -200,7 +285,7 @@ rv_capture_frame(struct rv_capture *cap, const uint8_t *frame, uint32_t len,
 		capture_tcp(cap, &pkt, now_ns);
 		break;
 	case RV_PKT_UDP:
-		cap->stats.udp++;
+		capture_udp(cap, &pkt, now_ns);
 		break;
 	case RV_PKT_ARP:
 		cap->stats.arp++;
@@ -259,6 +344,7 @@ rv_capture_lcore(void *arg)
 		if (now_ns >= next_sweep) {
 			rte_spinlock_lock(&cap->table->lock);
 			rv_flow_table_sweep(cap->table, now_ns);
+			rv_ckpt_store_expire(&cap->ckpt, now_ns);
 			rte_spinlock_unlock(&cap->table->lock);
 			next_sweep = now_ns + CAPTURE_SWEEP_NS;
 		}

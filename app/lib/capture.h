@@ -4,13 +4,16 @@
 
 /*
  * The capture lcore: receives bursts on the mirror port, parses each frame,
- * files TCP segments of monitored services into the flow table, and counts
+ * files TCP segments of monitored services into the flow table, passes UDP
+ * datagrams to checkpoints.export_port to the checkpoint store, which
+ * files each verified checkpoint with its connection, and counts
  * everything else. Nothing here logs per packet.
  */
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt_store.h"
 #include "config.h"
 #include "flow_table.h"
 #include "pkt_parse.h"
@@ -27,6 +30,7 @@ struct rv_capture_stats {
 	uint64_t tcp_monitored;
 	uint64_t tcp_other;		/* TCP to services not monitored */
 	uint64_t udp;
+	uint64_t udp_export;		/* UDP to checkpoints.export_port */
 	uint64_t arp;
 	uint64_t other;			/* neither TCP, UDP nor ARP */
 	uint64_t multi_segment;		/* frames linearised from chained mbufs */
@@ -43,11 +47,15 @@ struct rv_capture {
 	uint16_t burst_size;
 	volatile bool stop;
 	struct rv_capture_stats stats;
+	/* Checkpoints and heartbeats; the capture lcore writes it with the
+	 * table lock held, and readers take that lock. */
+	struct rv_ckpt_store ckpt;
 };
 
 /*
- * Builds the table of monitored address:port pairs from cap->config.
- * Returns 0, or -ENOMEM (logged). Main lcore, before the capture starts.
+ * Builds the table of monitored address:port pairs from cap->config, and
+ * the checkpoint store with each server's host key. Returns 0, or -ENOMEM
+ * (logged). Main lcore, before the capture starts.
  */
 int rv_capture_init(struct rv_capture *cap, int socket_id);
 void rv_capture_fini(struct rv_capture *cap);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "revenant-ckpt-wire.h"
 
 /* The ENUM loader stores an int. */
 _Static_assert(sizeof(enum rv_log_level) == sizeof(int),
@@ -105,6 +106,34 @@ check_device(const char *value, char *why, size_t whylen)
 	return -1;
 }
 
+static int
+check_host_key(const char *value, char *why, size_t whylen)
+{
+	uint8_t pk[RV_CKPT_ED25519_PK_LEN];
+
+	if (rv_ckpt_parse_ssh_ed25519(value, strlen(value), pk) == 0)
+		return 0;
+	snprintf(why, whylen, "expected an OpenSSH Ed25519 public key line, "
+	    "\"ssh-ed25519 AAAA... comment\", as in "
+	    "/etc/ssh/ssh_host_ed25519_key.pub");
+	return -1;
+}
+
+/* Decodes each server's host key line, already checked, for the store. */
+static void
+decode_host_keys(struct rv_config *cfg)
+{
+	struct rv_server *s;
+	size_t i;
+
+	for (i = 0; i < cfg->server_count; i++) {
+		s = &cfg->servers[i];
+		s->has_host_key = s->host_key != NULL &&
+		    rv_ckpt_parse_ssh_ed25519(s->host_key,
+		    strlen(s->host_key), s->host_key_raw) == 0;
+	}
+}
+
 static const char *const log_level_names[] = {
 	"error", "warning", "info", "debug", NULL,
 };
@@ -141,11 +170,25 @@ static const struct rv_yaml_field ports_fields[] = {
 	{ 0 },
 };
 
+#define KIB	UINT64_C(1024)
+#define MIB	(KIB * 1024)
+#define GIB	(MIB * 1024)
+#define TIB	(GIB * 1024)
+
 static const struct rv_yaml_field checkpoints_fields[] = {
 	{ .key = "export_port", .type = RV_YAML_UINT,
 	  .offset = offsetof(struct rv_checkpoints_config, export_port),
 	  .width = FIELD_WIDTH(struct rv_checkpoints_config, export_port),
 	  .min = 1, .max = 65535, .def = 7022 },
+	{ .key = "max_bytes", .type = RV_YAML_SIZE,
+	  .offset = offsetof(struct rv_checkpoints_config, max_bytes),
+	  .min = MIB, .max = 64 * GIB, .def = 64 * MIB },
+	{ .key = "heartbeat_timeout_ms", .type = RV_YAML_UINT,
+	  .offset = offsetof(struct rv_checkpoints_config,
+	  heartbeat_timeout_ms),
+	  .width = FIELD_WIDTH(struct rv_checkpoints_config,
+	  heartbeat_timeout_ms),
+	  .min = 100, .max = 600000, .def = 3000 },
 	{ 0 },
 };
 
@@ -159,11 +202,6 @@ static const struct rv_yaml_field checkpoints_fields[] = {
 	  .offset = offsetof(struct rv_memory_config, name),		\
 	  .min = (lo), .max = (hi), .def = (dflt) }
 
-#define KIB	UINT64_C(1024)
-#define MIB	(KIB * 1024)
-#define GIB	(MIB * 1024)
-#define TIB	(GIB * 1024)
-
 static const struct rv_yaml_field memory_fields[] = {
 	MEMORY_UINT(max_flows, 16, 16777216, 65536),
 	MEMORY_SIZE(flow_log_max, 64 * KIB, 4 * GIB, 64 * MIB),
@@ -174,12 +212,40 @@ static const struct rv_yaml_field memory_fields[] = {
 	{ 0 },
 };
 
+/* Reads "02:00:5e:10:00:01": six hex pairs split by ':'. */
+static int
+parse_mac(const char *value, void *dst, char *why, size_t whylen)
+{
+	struct rv_mac *mac = dst;
+	int i;
+
+	if (strlen(value) != 17)
+		goto bad;
+	for (i = 0; i < 6; i++) {
+		const char *pair = value + 3 * i;
+
+		if (!is_hex(pair, 2) || (i < 5 && pair[2] != ':'))
+			goto bad;
+		mac->bytes[i] = (uint8_t)strtoul(pair, NULL, 16);
+	}
+	mac->set = true;
+	return 0;
+bad:
+	(void)value;
+	snprintf(why, whylen, "not a MAC address; expected six hex pairs "
+	    "split by ':', such as 02:00:5e:10:00:01");
+	return -1;
+}
+
 static const struct rv_yaml_field backup_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_backup, name),
 	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
 	{ .key = "agent", .type = RV_YAML_ENDPOINT, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_backup, agent) },
+	{ .key = "mac", .type = RV_YAML_CUSTOM,
+	  .offset = offsetof(struct rv_backup, mac), .parse = parse_mac,
+	  .what = "a MAC address" },
 	{ 0 },
 };
 
@@ -214,6 +280,29 @@ static const struct rv_yaml_field server_fields[] = {
 	{ .key = "backup", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_server, backup_name),
 	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
+	{ .key = "host_key", .type = RV_YAML_STRING,
+	  .offset = offsetof(struct rv_server, host_key),
+	  .min = 1, .max = 1024, .check = check_host_key },
+	{ .key = "fence", .type = RV_YAML_STRING,
+	  .offset = offsetof(struct rv_server, fence), .min = 1, .max = 4096 },
+	{ .key = "fence_timeout_ms", .type = RV_YAML_UINT,
+	  .offset = offsetof(struct rv_server, fence_timeout_ms),
+	  .width = FIELD_WIDTH(struct rv_server, fence_timeout_ms),
+	  .min = 100, .max = 600000, .def = 10000 },
+	{ 0 },
+};
+
+static const struct rv_yaml_field handoff_fields[] = {
+	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
+	  .offset = offsetof(struct rv_handoff_config, name),
+	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
+	{ .key = "key_file", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
+	  .offset = offsetof(struct rv_handoff_config, key_file),
+	  .min = 2, .max = 4096, .check = check_socket_path },
+	{ .key = "timeout_ms", .type = RV_YAML_UINT,
+	  .offset = offsetof(struct rv_handoff_config, timeout_ms),
+	  .width = FIELD_WIDTH(struct rv_handoff_config, timeout_ms),
+	  .min = 100, .max = 600000, .def = 5000 },
 	{ 0 },
 };
 
@@ -244,6 +333,9 @@ static const struct rv_yaml_field config_fields[] = {
 	  .offset = offsetof(struct rv_config, stats_interval_s),
 	  .width = FIELD_WIDTH(struct rv_config, stats_interval_s),
 	  .min = 0, .max = 3600, .def = 10 },
+	{ .key = "handoff", .type = RV_YAML_MAP,
+	  .offset = offsetof(struct rv_config, handoff),
+	  .fields = handoff_fields },
 	{ .key = "backups", .type = RV_YAML_LIST, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_config, backups),
 	  .count_offset = offsetof(struct rv_config, backup_count),
@@ -423,6 +515,7 @@ rv_config_load_buffer(const char *name, const void *buf, size_t len,
 		check_names(doc, cfg);
 		resolve_backups(doc, cfg);
 		check_addresses(doc, cfg);
+		decode_host_keys(cfg);
 	}
 	if (rv_yaml_doc_finish(doc, &errs->list) == 0)
 		return cfg;
@@ -509,6 +602,10 @@ log_server(const struct rv_config *cfg, const struct rv_server *s)
 		    "%s%u", i == 0 ? " ports " : ",", s->ports[i]);
 	rv_info("config: server %s: %s, backup %s", s->name, line,
 	    cfg->backups[s->backup].name);
+	if (!s->has_host_key)
+		rv_warn("config: server %s: no host_key, so its checkpoints "
+		    "are rejected and its connections cannot be recovered",
+		    s->name);
 }
 
 void
@@ -527,8 +624,10 @@ rv_config_log(const struct rv_config *cfg)
 	rv_info("config: port inject %s", cfg->ports.inject);
 	rv_info("config: ports: rx_ring_size %u, burst_size %u, mbufs %u",
 	    cfg->ports.rx_ring_size, cfg->ports.burst_size, cfg->ports.mbufs);
-	rv_info("config: checkpoints: export_port %u",
-	    cfg->checkpoints.export_port);
+	rv_info("config: checkpoints: export_port %u, max_bytes %s, "
+	    "heartbeat_timeout %u ms", cfg->checkpoints.export_port,
+	    rv_yaml_format_size(cfg->checkpoints.max_bytes, flow,
+	    sizeof(flow)), cfg->checkpoints.heartbeat_timeout_ms);
 	rv_info("config: memory: max_flows %u, flow_log_max %s, "
 	    "log_total_max %s, gap_timeout %u ms, idle_timeout %u s, "
 	    "closed_linger %u s", m->max_flows,

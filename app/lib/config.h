@@ -11,6 +11,7 @@
  * drivers-conf/revenantd-lab.yaml documents every key.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,9 +29,18 @@
 #define RV_CONFIG_PORTS_MAX		16	/* per server */
 
 /* The revenant-agent of one backup host, on the management network. */
+/* An Ethernet MAC address read from the file. */
+struct rv_mac {
+	bool set;
+	uint8_t bytes[6];
+};
+
 struct rv_backup {
 	char *name;
 	struct rv_endpoint agent;
+	/* MAC of the backup's interface on the served segment: gratuitous
+	 * ARP announces the taken-over addresses for it. */
+	struct rv_mac mac;
 };
 
 /* One monitored server: its addresses, its TCP service ports, its backup. */
@@ -42,6 +52,23 @@ struct rv_server {
 	size_t port_count;
 	char *backup_name;		/* as written in the file */
 	uint32_t backup;		/* index into rv_config.backups */
+	/* OpenSSH public key line of the Ed25519 host key that signs the
+	 * server's checkpoints; NULL: not configured, nothing is filed. */
+	char *host_key;
+	bool has_host_key;
+	uint8_t host_key_raw[32];	/* the key itself, when has_host_key */
+	/* Shell command that powers off or isolates the server before its
+	 * connections move, run with /bin/sh -c; "none" skips fencing; NULL
+	 * (absent) refuses every migration of this server. */
+	char *fence;
+	uint32_t fence_timeout_ms;
+};
+
+/* How revenantd signs and sends handoffs to the agents. */
+struct rv_handoff_config {
+	char *name;			/* the agents know our key by it */
+	char *key_file;			/* Ed25519 private key, PEM, 0600 */
+	uint32_t timeout_ms;		/* per connect, read and write */
 };
 
 /* DPDK EAL arguments. */
@@ -61,6 +88,8 @@ struct rv_ports_config {
 
 struct rv_checkpoints_config {
 	uint16_t export_port;		/* UDP port of checkpoint datagrams */
+	uint64_t max_bytes;		/* all stored checkpoints together */
+	uint32_t heartbeat_timeout_ms;	/* silence before a server is stale */
 };
 
 /* Caps of the flow table and the stream logs, and their timeouts. */
@@ -81,6 +110,7 @@ struct rv_config {
 	struct rv_checkpoints_config checkpoints;
 	struct rv_memory_config memory;
 	uint32_t stats_interval_s;	/* 0 disables the counter log */
+	struct rv_handoff_config handoff;	/* name NULL: not configured */
 	struct rv_backup *backups;
 	size_t backup_count;
 	struct rv_server *servers;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt_store.h"
 #include "pkt_parse.h"
 #include "stream_log.h"
 
@@ -46,9 +47,11 @@ enum rv_flow_state {
 };
 
 /*
- * Reasons a connection cannot be resumed from the log. They are sticky: a
- * later checkpoint that lies past the damage clears the need for the lost
- * bytes, which the checkpoint code decides.
+ * Reasons a connection cannot be resumed from the log. The bits are sticky
+ * and record what happened; rv_flow_recoverable() decides whether it still
+ * matters. Damage that ends at or below the offsets the resume would start
+ * from (a checkpoint's, see rv_flow_ckpt_update()) no longer matters,
+ * except RV_UNREC_NO_HANDSHAKE: no checkpoint brings back the SYN options.
  */
 enum rv_unrecoverable {
 	RV_UNREC_NO_HANDSHAKE = 1 << 0,	/* joined after the SYN */
@@ -98,8 +101,11 @@ struct rv_flow_dir {
 	uint64_t last_data_ns;
 	/* When the peer first acknowledged bytes this log lacks; 0: none. */
 	uint64_t ack_ahead_ns;
-	/* Offset below which the log must keep bytes (oldest checkpoint). */
+	/* Offset below which the log may drop bytes: the checkpoint to
+	 * resume from, and for the server's stream the client's ACK too. */
 	uint64_t keep_from;
+	/* End of the highest damaged byte range in this direction; 0: none. */
+	uint64_t damage_end;
 };
 
 struct rv_flow {
@@ -115,7 +121,11 @@ struct rv_flow {
 	uint64_t last_ns;
 	uint64_t closed_ns;
 	uint32_t truncated_frames;
+	/* Source MACs of the latest segment of each side, for the frames a
+	 * takeover injects: [RV_DIR_C2S] is the client's. */
+	uint8_t mac[2][6];
 	struct rv_flow_dir dir[2];
+	struct rv_ckpt_list ckpts;	/* filed checkpoints, oldest first */
 };
 
 /* Limits the tracking applies, from the configuration. */
@@ -134,6 +144,7 @@ struct rv_flow_counters {
 	uint64_t gaps;
 	uint64_t reused_ports;		/* a new SYN restarted a flow */
 	uint64_t bytes_logged;		/* new bytes stored in logs */
+	uint64_t ckpt_superseded;	/* checkpoints dropped for a newer one */
 };
 
 /* Context of one tracking call. */
@@ -171,12 +182,42 @@ bool rv_flow_track(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
  */
 void rv_flow_check_gaps(struct rv_flow *flow, const struct rv_flow_ctx *ctx);
 
-/* Frees the logs' memory. The flow must be initialised again to reuse. */
+/* Frees the logs' memory and the filed checkpoints. The flow must be
+ * initialised again to reuse. */
 void rv_flow_free(struct rv_flow *flow, const struct rv_chunk_alloc *alloc);
 
 /* Records reason (one RV_UNREC_* bit) at offset of direction dir. */
 void rv_flow_mark(struct rv_flow *flow, uint32_t reason, int dir,
     uint64_t offset);
+
+/* Same, for damage that covers [offset, end) of direction dir. */
+void rv_flow_mark_range(struct rv_flow *flow, uint32_t reason, int dir,
+    uint64_t offset, uint64_t end);
+
+/*
+ * Returns the index in flow->ckpts of the checkpoint a takeover would
+ * resume from: the newest one that the capture has passed (both logs'
+ * contig_end at or above its offsets), else the oldest one. Returns -1
+ * without checkpoints.
+ */
+int rv_flow_ckpt_base(const struct rv_flow *flow);
+
+/*
+ * Drops checkpoints older than the base, sets each direction's keep_from
+ * (client stream: the base's c2s offset; server stream: the lower of the
+ * base's s2c offset and the client's ACK, since unacknowledged server
+ * bytes must be sent again by the backup) and trims both logs to it.
+ * Counts dropped checkpoints in counters->ckpt_superseded. Called after
+ * filing a checkpoint and after each tracked segment.
+ */
+void rv_flow_ckpt_update(struct rv_flow *flow, const struct rv_flow_ctx *ctx);
+
+/*
+ * Tells whether a takeover could resume flow now. If not, writes the
+ * reason into why (len bytes): "no checkpoint yet", or the first damage
+ * that lies above the base checkpoint. Writes "-" when recoverable.
+ */
+bool rv_flow_recoverable(const struct rv_flow *flow, char *why, size_t len);
 
 /* Short names for display: "established", "capture_gap", ... */
 const char *rv_flow_state_name(uint8_t state);

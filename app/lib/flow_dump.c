@@ -84,6 +84,9 @@ flush_batch(struct dump *dump)
 	if (rte_pcapng_write_packets(dump->out, dump->batch,
 	    (uint16_t)dump->n_batch) < 0)
 		dump->error = -EIO;
+	/* The 22.11 header says the mbufs are always freed, but DPDK
+	 * 22.11.11 as Debian ships it leaves them to the caller. */
+	rte_pktmbuf_free_bulk(dump->batch, dump->n_batch);
 	dump->n_batch = 0;
 }
 

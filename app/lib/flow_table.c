@@ -151,6 +151,15 @@ rv_flow_table_get(struct rv_flow_table *table, const struct rv_flow_key *key,
 	return &table->flows[pos];
 }
 
+struct rv_flow *
+rv_flow_table_lookup(struct rv_flow_table *table,
+    const struct rv_flow_key *key)
+{
+	int32_t pos = rte_hash_lookup(table->hash, key);
+
+	return pos >= 0 ? &table->flows[pos] : NULL;
+}
+
 void
 rv_flow_table_remove(struct rv_flow_table *table, struct rv_flow *flow)
 {

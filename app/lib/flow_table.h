@@ -61,7 +61,12 @@ struct rv_flow *rv_flow_table_get(struct rv_flow_table *table,
     const struct rv_flow_key *key, uint16_t server, const struct rv_pkt *pkt,
     int dir, uint64_t now_ns, bool *created);
 
-/* Removes flow from the table and frees its logs. Lock held. */
+/* Returns the flow of key, or NULL; creates nothing. Lock held. */
+struct rv_flow *rv_flow_table_lookup(struct rv_flow_table *table,
+    const struct rv_flow_key *key);
+
+/* Removes flow from the table and frees its logs and checkpoints. Lock
+ * held. */
 void rv_flow_table_remove(struct rv_flow_table *table, struct rv_flow *flow);
 
 /*

@@ -62,8 +62,8 @@ rv_flow_unrec_describe(const struct rv_flow *flow, char *buf, size_t len)
 }
 
 void
-rv_flow_mark(struct rv_flow *flow, uint32_t reason, int dir,
-    uint64_t offset)
+rv_flow_mark_range(struct rv_flow *flow, uint32_t reason, int dir,
+    uint64_t offset, uint64_t end)
 {
 	if (flow->unrec == 0) {
 		flow->unrec_first = (uint8_t)__builtin_ctz(reason);
@@ -71,6 +71,16 @@ rv_flow_mark(struct rv_flow *flow, uint32_t reason, int dir,
 		flow->unrec_offset = offset;
 	}
 	flow->unrec |= reason;
+	if (end > flow->dir[dir].damage_end)
+		flow->dir[dir].damage_end = end;
+}
+
+void
+rv_flow_mark(struct rv_flow *flow, uint32_t reason, int dir,
+    uint64_t offset)
+{
+	/* Damage at offset loses that byte at least. */
+	rv_flow_mark_range(flow, reason, dir, offset, offset + 1);
 }
 
 static void
@@ -134,20 +144,20 @@ scaled_window(const struct rv_flow *flow, int dir, const struct rv_pkt *pkt)
 
 static void
 note_add_error(struct rv_flow *flow, const struct rv_flow_ctx *ctx, int dir,
-    int rc, uint64_t off)
+    int rc, uint64_t off, uint32_t len)
 {
 	switch (rc) {
 	case RV_STREAM_ERR_NOMEM:
 		ctx->counters->memory_cap_hits++;
-		rv_flow_mark(flow, RV_UNREC_MEMORY, dir, off);
+		rv_flow_mark_range(flow, RV_UNREC_MEMORY, dir, off, off + len);
 		break;
 	case RV_STREAM_ERR_CAP:
 		ctx->counters->log_cap_hits++;
-		rv_flow_mark(flow, RV_UNREC_LOG_CAP, dir, off);
+		rv_flow_mark_range(flow, RV_UNREC_LOG_CAP, dir, off, off + len);
 		break;
 	case RV_STREAM_ERR_RANGES:
 		ctx->counters->range_cap_hits++;
-		rv_flow_mark(flow, RV_UNREC_RANGES, dir, off);
+		rv_flow_mark_range(flow, RV_UNREC_RANGES, dir, off, off + len);
 		break;
 	}
 }
@@ -179,8 +189,8 @@ enforce_log_cap(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
 		if (new_base > d->keep_from) {
 			if (!(flow->unrec & RV_UNREC_LOG_CAP))
 				ctx->counters->log_cap_hits++;
-			rv_flow_mark(flow, RV_UNREC_LOG_CAP, dir,
-			    d->log.base);
+			rv_flow_mark_range(flow, RV_UNREC_LOG_CAP, dir,
+			    d->log.base, new_base);
 		}
 		rv_stream_log_trim(&d->log, ctx->alloc, new_base);
 	}
@@ -204,8 +214,8 @@ log_payload(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
 		return;
 	off = rv_stream_log_offset(&d->log, seq, d->log.contig_end);
 	if (pkt->truncated)
-		rv_flow_mark(flow, RV_UNREC_TRUNCATED, dir,
-		    off + pkt->payload_len);
+		rv_flow_mark_range(flow, RV_UNREC_TRUNCATED, dir,
+		    off + pkt->payload_len, off + pkt->wire_payload_len);
 	if (pkt->payload_len == 0)
 		return;
 	d->payload_bytes += pkt->payload_len;
@@ -218,10 +228,11 @@ log_payload(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
 	if (res.conflict_bytes > 0) {
 		d->conflict_bytes += res.conflict_bytes;
 		ctx->counters->conflicts++;
-		rv_flow_mark(flow, RV_UNREC_CONFLICT, dir, off);
+		rv_flow_mark_range(flow, RV_UNREC_CONFLICT, dir, off,
+		    off + pkt->payload_len);
 	}
 	if (rc != 0)
-		note_add_error(flow, ctx, dir, rc, off);
+		note_add_error(flow, ctx, dir, rc, off, pkt->payload_len);
 }
 
 /* Returns the stream offset that an acknowledgement number covers in the
@@ -379,6 +390,8 @@ rv_flow_track(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
 		track_ack(flow, ctx, pkt, dir);
 	track_state(flow, pkt, dir, ctx->now_ns);
 	rv_flow_check_gaps(flow, ctx);
+	if (flow->ckpts.count > 0)
+		rv_flow_ckpt_update(flow, ctx);
 	return false;
 }
 
@@ -397,8 +410,8 @@ rv_flow_check_gaps(struct rv_flow *flow, const struct rv_flow_ctx *ctx)
 			continue;
 		acked = ack_offset(d, peer->ack);
 		if (acked > d->log.contig_end) {
-			rv_flow_mark(flow, RV_UNREC_GAP, dir,
-			    d->log.contig_end);
+			rv_flow_mark_range(flow, RV_UNREC_GAP, dir,
+			    d->log.contig_end, acked);
 			ctx->counters->gaps++;
 			rv_stream_log_skip(&d->log, acked);
 		}
@@ -411,4 +424,104 @@ rv_flow_free(struct rv_flow *flow, const struct rv_chunk_alloc *alloc)
 {
 	rv_stream_log_free(&flow->dir[0].log, alloc);
 	rv_stream_log_free(&flow->dir[1].log, alloc);
+	rv_ckpt_list_release(&flow->ckpts);
+}
+
+/* Offset of the server's stream that the client has acknowledged. */
+static uint64_t
+client_acked(const struct rv_flow *flow)
+{
+	const struct rv_flow_dir *c = &flow->dir[RV_DIR_C2S];
+	const struct rv_flow_dir *s = &flow->dir[RV_DIR_S2C];
+
+	if (!c->ack_seen || !s->isn_known)
+		return 0;
+	return ack_offset(s, c->ack);
+}
+
+int
+rv_flow_ckpt_base(const struct rv_flow *flow)
+{
+	const struct rv_ckpt_list *list = &flow->ckpts;
+	const struct rv_ckpt *c;
+	int i;
+
+	for (i = (int)list->count - 1; i >= 0; i--) {
+		c = list->items[i];
+		if (flow->dir[RV_DIR_C2S].log.contig_end >= c->c2s_offset &&
+		    flow->dir[RV_DIR_S2C].log.contig_end >= c->s2c_offset)
+			return i;
+	}
+	/* None passed yet: the oldest is the best start there is. A
+	 * checkpoint taken right after NEWKEYS may describe server bytes
+	 * that never reached the wire, so the older ones stay until then. */
+	return list->count > 0 ? 0 : -1;
+}
+
+/* The offsets below which each log may drop bytes, from checkpoint c. */
+static void
+needed_from(const struct rv_flow *flow, const struct rv_ckpt *c,
+    uint64_t need[2])
+{
+	uint64_t acked = client_acked(flow);
+
+	need[RV_DIR_C2S] = c->c2s_offset;
+	need[RV_DIR_S2C] = acked < c->s2c_offset ? acked : c->s2c_offset;
+}
+
+void
+rv_flow_ckpt_update(struct rv_flow *flow, const struct rv_flow_ctx *ctx)
+{
+	uint64_t need[2];
+	int base = rv_flow_ckpt_base(flow), dir;
+
+	if (base < 0)
+		return;
+	if (base > 0) {
+		rv_ckpt_list_drop_oldest(&flow->ckpts, (unsigned int)base);
+		ctx->counters->ckpt_superseded += (uint64_t)base;
+	}
+	needed_from(flow, flow->ckpts.items[0], need);
+	for (dir = 0; dir < 2; dir++) {
+		/* keep_from only grows: a later ACK or checkpoint never
+		 * brings back bytes already trimmed. */
+		if (need[dir] > flow->dir[dir].keep_from)
+			flow->dir[dir].keep_from = need[dir];
+		rv_stream_log_trim(&flow->dir[dir].log, ctx->alloc,
+		    flow->dir[dir].keep_from);
+	}
+}
+
+bool
+rv_flow_recoverable(const struct rv_flow *flow, char *why, size_t len)
+{
+	const struct rv_ckpt *c;
+	uint64_t need[2];
+	char detail[160];
+	int base = rv_flow_ckpt_base(flow), dir;
+
+	if (flow->unrec & RV_UNREC_NO_HANDSHAKE) {
+		snprintf(why, len, "joined after the handshake");
+		return false;
+	}
+	if (base < 0) {
+		snprintf(why, len, "no checkpoint yet");
+		return false;
+	}
+	c = flow->ckpts.items[base];
+	needed_from(flow, c, need);
+	for (dir = 0; dir < 2; dir++) {
+		/* Bytes below need[dir] are not needed, so damage that ends
+		 * there is harmless; damage above it is a hole in what the
+		 * backup must replay. */
+		if (flow->dir[dir].damage_end <= need[dir] &&
+		    flow->dir[dir].log.base <= need[dir])
+			continue;
+		rv_flow_unrec_describe(flow, detail, sizeof(detail));
+		snprintf(why, len, "damage after checkpoint %llu: %s",
+		    (unsigned long long)c->number, detail);
+		return false;
+	}
+	snprintf(why, len, "-");
+	return true;
 }

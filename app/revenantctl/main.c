@@ -19,6 +19,7 @@
 
 #include "ctl_client.h"
 #include "ctl_proto.h"
+#include "migrate_client.h"
 
 #define PROG	"revenantctl"
 
@@ -196,6 +197,8 @@ main(int argc, char **argv)
 	if (strcmp(words[0], "dump") == 0 &&
 	    (rc = prepare_dump(&nwords, words, &fd, &file, &created)) != 0)
 		return rc;
+	if (strcmp(words[0], "migrate") == 0)
+		return rv_ctl_migrate(path, nwords, words, json, timeout_ms);
 	if (json)
 		words[nwords++] = RV_CTL_JSON_WORD;
 	words[nwords] = NULL;

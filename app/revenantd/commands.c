@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "daemon.h"
 #include "flow_dump.h"
+#include "migrate.h"
 #include "json_writer.h"
 #include "log.h"
 #include "text_table.h"
@@ -27,7 +29,11 @@ struct flow_row {
 	uint16_t server;
 	uint8_t state;
 	uint32_t unrec;
-	char why[96];
+	bool recoverable;		/* rv_flow_recoverable() */
+	char why[160];
+	uint64_t ckpt_number;		/* newest filed checkpoint; 0: none */
+	uint64_t ckpt_age_ns;
+	uint8_t ckpt_count;
 	uint64_t bytes[2];		/* payload bytes seen, retransmissions in */
 	uint64_t logged[2];		/* bytes in [base, contig_end) */
 	uint64_t mem;
@@ -61,6 +67,7 @@ static int
 collect_row(struct rv_flow *flow, void *arg)
 {
 	struct row_list *list = arg;
+	const struct rv_ckpt *newest;
 	struct flow_row *r;
 	int dir;
 
@@ -72,7 +79,13 @@ collect_row(struct rv_flow *flow, void *arg)
 	r->server = flow->server;
 	r->state = flow->state;
 	r->unrec = flow->unrec;
-	rv_flow_unrec_describe(flow, r->why, sizeof(r->why));
+	r->recoverable = rv_flow_recoverable(flow, r->why, sizeof(r->why));
+	newest = rv_ckpt_list_newest(&flow->ckpts);
+	if (newest != NULL) {
+		r->ckpt_number = newest->number;
+		r->ckpt_age_ns = list->now_ns - newest->filed_ns;
+	}
+	r->ckpt_count = flow->ckpts.count;
 	for (dir = 0; dir < 2; dir++) {
 		r->bytes[dir] = flow->dir[dir].payload_bytes;
 		r->logged[dir] = rv_stream_log_len(&flow->dir[dir].log);
@@ -108,14 +121,15 @@ collect_rows(struct rv_daemon *d, struct row_list *list)
 	return 0;
 }
 
-/* "yes", or "no: <reason>" when the log cannot resume the connection. */
+/* "yes", or "no: <reason>" when no checkpoint and log can resume the
+ * connection. */
 static const char *
 recoverable_text(const struct flow_row *r, char *buf, size_t len)
 {
 	if (r->state == RV_FLOW_CLOSED || r->state == RV_FLOW_RST)
 		snprintf(buf, len, "no: connection %s",
 		    rv_flow_state_name(r->state));
-	else if (r->unrec != 0)
+	else if (!r->recoverable)
 		snprintf(buf, len, "no: %s", r->why);
 	else
 		snprintf(buf, len, "yes");
@@ -127,7 +141,7 @@ flows_json(struct rv_daemon *d, const struct row_list *list,
     struct rv_json *w)
 {
 	char client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
-	char why[128];
+	char why[192];
 	size_t i;
 
 	rv_json_object_begin(w);
@@ -150,6 +164,9 @@ flows_json(struct rv_daemon *d, const struct row_list *list,
 		rv_json_kv_uint(w, "logged_s2c", r->logged[RV_DIR_S2C]);
 		rv_json_kv_uint(w, "log_memory", r->mem);
 		rv_json_kv_uint(w, "age_ns", r->age_ns);
+		rv_json_kv_uint(w, "checkpoints", r->ckpt_count);
+		rv_json_kv_uint(w, "checkpoint_number", r->ckpt_number);
+		rv_json_kv_uint(w, "checkpoint_age_ns", r->ckpt_age_ns);
 		recoverable_text(r, why, sizeof(why));
 		rv_json_kv_bool(w, "recoverable", strcmp(why, "yes") == 0);
 		rv_json_kv_string(w, "unrecoverable_reason",
@@ -164,7 +181,7 @@ static int
 flows_table(const struct row_list *list, struct rv_ctl_reply *reply)
 {
 	char client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
-	char a[32], b[32], c[32], why[128];
+	char a[32], b[32], c[32], why[192];
 	struct rv_table *t = rv_table_new();
 	size_t i;
 	int rc;
@@ -178,6 +195,8 @@ flows_table(const struct row_list *list, struct rv_ctl_reply *reply)
 	rv_table_add_column(t, "C>S", RV_TABLE_RIGHT);
 	rv_table_add_column(t, "S>C", RV_TABLE_RIGHT);
 	rv_table_add_column(t, "LOGGED", RV_TABLE_RIGHT);
+	rv_table_add_column(t, "CKPT", RV_TABLE_RIGHT);
+	rv_table_add_column(t, "CKPT AGE", RV_TABLE_RIGHT);
 	rv_table_add_column(t, "RECOVERABLE", RV_TABLE_LEFT);
 	for (i = 0; i < list->n; i++) {
 		const struct flow_row *r = &list->rows[i];
@@ -193,6 +212,14 @@ flows_table(const struct row_list *list, struct rv_ctl_reply *reply)
 		    sizeof(b)));
 		rv_table_cell(t, "%s", rv_table_fmt_bytes(r->logged[0] +
 		    r->logged[1], c, sizeof(c)));
+		if (r->ckpt_number == 0) {
+			rv_table_cell(t, "-");
+			rv_table_cell(t, "-");
+		} else {
+			rv_table_cell(t, "%" PRIu64, r->ckpt_number);
+			rv_table_cell(t, "%" PRIu64 " ms",
+			    r->ckpt_age_ns / 1000000);
+		}
 		rv_table_cell(t, "%s", recoverable_text(r, why, sizeof(why)));
 	}
 	rc = rv_ctl_reply_table(reply, t);
@@ -277,7 +304,36 @@ flow_dir_json(struct rv_json *w, const char *name,
 	rv_json_kv_uint(w, "log_ranges_above_hole", log->n_ranges);
 	rv_json_kv_uint(w, "log_gaps", log->n_gaps);
 	rv_json_kv_uint(w, "log_memory", rv_stream_log_mem(log));
+	rv_json_kv_uint(w, "keep_from", fd->keep_from);
+	rv_json_kv_uint(w, "damage_end", fd->damage_end);
 	rv_json_object_end(w);
+}
+
+/* The filed checkpoints of a flow, oldest first. */
+static void
+flow_ckpts_json(struct rv_json *w, const struct rv_flow *flow,
+    uint64_t now_ns)
+{
+	const struct rv_ckpt *c;
+	int base = rv_flow_ckpt_base(flow);
+	unsigned int i;
+
+	rv_json_key(w, "checkpoints");
+	rv_json_array_begin(w);
+	for (i = 0; i < flow->ckpts.count; i++) {
+		c = flow->ckpts.items[i];
+		rv_json_object_begin(w);
+		rv_json_kv_uint(w, "number", c->number);
+		rv_json_kv_uint(w, "c2s_offset", c->c2s_offset);
+		rv_json_kv_uint(w, "s2c_offset", c->s2c_offset);
+		rv_json_kv_bool(w, "after_newkeys",
+		    (c->flags & RV_CKPT_FLAG_AFTER_NEWKEYS) != 0);
+		rv_json_kv_bool(w, "resume_base", (int)i == base);
+		rv_json_kv_uint(w, "age_ns", now_ns - c->filed_ns);
+		rv_json_kv_uint(w, "size", c->len);
+		rv_json_object_end(w);
+	}
+	rv_json_array_end(w);
 }
 
 static void
@@ -285,9 +341,10 @@ flow_json(struct rv_daemon *d, const struct rv_flow *flow,
     struct rv_json *w)
 {
 	char client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
-	char why[128];
+	char why[192];
 	uint64_t now_ns = rv_capture_now_ns();
 	uint32_t bit;
+	bool ok;
 
 	key_endpoints(&flow->key, client, server, sizeof(client));
 	rv_json_object_begin(w);
@@ -298,8 +355,14 @@ flow_json(struct rv_daemon *d, const struct rv_flow *flow,
 	rv_json_kv_string(w, "state", rv_flow_state_name(flow->state));
 	rv_json_kv_uint(w, "age_ns", now_ns - flow->first_ns);
 	rv_json_kv_uint(w, "idle_ns", now_ns - flow->last_ns);
-	rv_json_kv_bool(w, "recoverable", flow->unrec == 0 &&
-	    flow->state != RV_FLOW_CLOSED && flow->state != RV_FLOW_RST);
+	ok = rv_flow_recoverable(flow, why, sizeof(why));
+	if (flow->state == RV_FLOW_CLOSED || flow->state == RV_FLOW_RST) {
+		ok = false;
+		snprintf(why, sizeof(why), "connection %s",
+		    rv_flow_state_name(flow->state));
+	}
+	rv_json_kv_bool(w, "recoverable", ok);
+	rv_json_kv_string(w, "unrecoverable_reason", ok ? "" : why);
 	rv_json_key(w, "unrecoverable");
 	rv_json_array_begin(w);
 	for (bit = 0; bit < RV_UNREC_COUNT; bit++)
@@ -311,6 +374,7 @@ flow_json(struct rv_daemon *d, const struct rv_flow *flow,
 	rv_json_kv_uint(w, "truncated_frames", flow->truncated_frames);
 	flow_dir_json(w, "client_to_server", &flow->dir[RV_DIR_C2S], now_ns);
 	flow_dir_json(w, "server_to_client", &flow->dir[RV_DIR_S2C], now_ns);
+	flow_ckpts_json(w, flow, now_ns);
 	rv_json_object_end(w);
 }
 
@@ -468,6 +532,130 @@ cmd_dump(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 	    "segments\n", id, rc);
 }
 
+static int
+find_name(const char *name, size_t count, const void *items, size_t size,
+    size_t name_offset)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		const char *item = *(char *const *)((const char *)items +
+		    i * size + name_offset);
+
+		if (strcmp(item, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int
+cmd_migrate(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
+    void *arg)
+{
+	struct rv_daemon *d = arg;
+	const struct rv_config *cfg = d->config;
+	struct rv_migration *m;
+	char why[256];
+	int server, backup;
+	size_t i;
+
+	if (req->argc != 2 && !(req->argc == 4 &&
+	    strcmp(req->argv[2], "--to") == 0))
+		return rv_ctl_reply_error(reply, 2, "usage: migrate SERVER "
+		    "[--to BACKUP]");
+	server = find_name(req->argv[1], cfg->server_count, cfg->servers,
+	    sizeof(cfg->servers[0]), offsetof(struct rv_server, name));
+	if (server < 0)
+		return rv_ctl_reply_error(reply, 1, "server '%.64s' not found; "
+		    "run 'revenantctl servers' for the configured names",
+		    req->argv[1]);
+	backup = (int)cfg->servers[server].backup;
+	if (req->argc == 4) {
+		backup = find_name(req->argv[3], cfg->backup_count,
+		    cfg->backups, sizeof(cfg->backups[0]),
+		    offsetof(struct rv_backup, name));
+		if (backup < 0)
+			return rv_ctl_reply_error(reply, 1, "backup '%.64s' not "
+			    "found in the configuration", req->argv[3]);
+	}
+	for (i = 0; i < d->n_migrations; i++) {
+		if (d->migrations[i]->server == (size_t)server &&
+		    d->migrations[i]->state < RV_MIGRATE_DONE)
+			return rv_ctl_reply_error(reply, 1, "server %s is "
+			    "already migrating (migration %" PRIu64 ")",
+			    cfg->servers[server].name, d->migrations[i]->id);
+	}
+	if (d->n_migrations == RV_DAEMON_MAX_MIGRATIONS)
+		return rv_ctl_reply_error(reply, 1, "too many migrations since "
+		    "start-up (%d); restart revenantd", RV_DAEMON_MAX_MIGRATIONS);
+	m = rv_migrate_start(d, (size_t)server, (size_t)backup, why,
+	    sizeof(why));
+	if (m == NULL)
+		return rv_ctl_reply_error(reply, 1, "cannot migrate server %s: "
+		    "%s", cfg->servers[server].name, why);
+	d->migrations[d->n_migrations++] = m;
+	if (req->json)
+		return rv_ctl_reply_printf(reply, "{\"migration\":%" PRIu64
+		    "}\n", m->id);
+	return rv_ctl_reply_printf(reply, "migration %" PRIu64 ": moving "
+	    "server %s to backup %s\n", m->id, cfg->servers[server].name,
+	    cfg->backups[backup].name);
+}
+
+static void
+add_line(const char *line, void *arg)
+{
+	struct rv_json *w = arg;
+
+	rv_json_string(w, line);
+}
+
+static int
+cmd_migration(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
+    void *arg)
+{
+	struct rv_daemon *d = arg;
+	struct rv_migration *m = NULL;
+	enum rv_migrate_state state;
+	struct rv_json w;
+	uint64_t id, from = 0;
+	size_t i, next;
+	int rc;
+
+	if ((req->argc != 2 && req->argc != 3) ||
+	    parse_id(req->argv[1], &id) != 0 ||
+	    (req->argc == 3 && strcmp(req->argv[2], "0") != 0 &&
+	    parse_id(req->argv[2], &from) != 0))
+		return rv_ctl_reply_error(reply, 2, "usage: migration ID "
+		    "[FROM_LINE]");
+	for (i = 0; i < d->n_migrations; i++)
+		if (d->migrations[i]->id == id)
+			m = d->migrations[i];
+	if (m == NULL)
+		return rv_ctl_reply_error(reply, 1, "migration %" PRIu64 " not "
+		    "found", id);
+	rv_json_init(&w);
+	rv_json_object_begin(&w);
+	rv_json_kv_uint(&w, "id", m->id);
+	rv_json_key(&w, "lines");
+	rv_json_array_begin(&w);
+	state = rv_migrate_progress(m, (size_t)from, add_line, &w, &next);
+	rv_json_array_end(&w);
+	rv_json_kv_uint(&w, "next", next);
+	rv_json_kv_string(&w, "state", rv_migrate_state_name(state));
+	pthread_mutex_lock(&m->lock);
+	rv_json_kv_uint(&w, "moved", m->moved);
+	rv_json_kv_uint(&w, "not_recoverable", m->not_recoverable);
+	rv_json_kv_uint(&w, "failed", m->failed);
+	rv_json_kv_uint(&w, "elapsed_ns", (m->finished_ns != 0 ?
+	    m->finished_ns : m->started_ns) - m->started_ns);
+	pthread_mutex_unlock(&m->lock);
+	rv_json_object_end(&w);
+	rc = rv_ctl_reply_json(reply, &w);
+	rv_json_free(&w);
+	return rc;
+}
+
 int
 rv_commands_register(struct rv_daemon *d)
 {
@@ -480,5 +668,11 @@ rv_commands_register(struct rv_daemon *d)
 	rc |= rv_ctl_server_register(d->ctl, "dump",
 	    "dump ID -o FILE  write a connection's logged streams as pcapng",
 	    cmd_dump, d);
+	rc |= rv_ctl_server_register(d->ctl, "migrate",
+	    "migrate SERVER [--to BACKUP]  move a server's connections",
+	    cmd_migrate, d);
+	rc |= rv_ctl_server_register(d->ctl, "migration",
+	    "migration ID     progress of a migration (JSON)", cmd_migration,
+	    d);
 	return rc;
 }

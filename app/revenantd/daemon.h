@@ -16,6 +16,11 @@
 #include "flow_table.h"
 
 struct rte_mempool;
+struct rv_migration;
+typedef struct evp_pkey_st EVP_PKEY;
+
+/* Migrations kept for "revenantctl migration ID" since start-up. */
+#define RV_DAEMON_MAX_MIGRATIONS	64
 
 /* One DPDK port revenantd opened, with its kernel-side drop counters. */
 struct rv_port {
@@ -42,6 +47,9 @@ struct rv_daemon {
 	struct rv_capture capture;
 	struct rv_ctl_server *ctl;
 	uint64_t started_ns;
+	EVP_PKEY *handoff_key;		/* signs handoffs to the agents */
+	struct rv_migration *migrations[RV_DAEMON_MAX_MIGRATIONS];
+	size_t n_migrations;
 };
 
 /* Ports: open, start and check a configured port; read drop counters. */

@@ -17,7 +17,12 @@
 #include <rte_mbuf.h>
 #include <rte_pcapng.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
+
 #include "daemon.h"
+#include "migrate.h"
 #include "flow_dump.h"
 #include "log.h"
 
@@ -129,6 +134,44 @@ create_table(struct rv_daemon *d)
 	return d->table != NULL ? 0 : -1;
 }
 
+/* Loads the Ed25519 key that signs handoffs. A key that group or others
+ * can read is refused: with it anyone could hand connections to a backup. */
+static int
+load_handoff_key(struct rv_daemon *d)
+{
+	const char *path = d->config->handoff.key_file;
+	struct stat st;
+	FILE *f;
+
+	if (d->config->handoff.name == NULL)
+		return 0;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		rv_err("handoff: cannot open key file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+		rv_err("handoff: key file %s is readable by group or others; "
+		    "run chmod 600 %s", path, path);
+		fclose(f);
+		return -1;
+	}
+	d->handoff_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (d->handoff_key == NULL ||
+	    EVP_PKEY_id(d->handoff_key) != EVP_PKEY_ED25519) {
+		rv_err("handoff: %s is not a PEM Ed25519 private key; create "
+		    "one with 'openssl genpkey -algorithm ed25519'", path);
+		EVP_PKEY_free(d->handoff_key);
+		d->handoff_key = NULL;
+		return -1;
+	}
+	rv_info("handoff: signing as '%s' with key %s",
+	    d->config->handoff.name, path);
+	return 0;
+}
+
 static int
 start_capture(struct rv_daemon *d)
 {
@@ -189,6 +232,8 @@ run(const char *path)
 	rv_log_set_level(d.config->log_level);
 	rv_info("starting with configuration %s", path);
 	rv_config_log(d.config);
+	if (load_handoff_key(&d) != 0)
+		goto out_config;
 	if (eal_init(d.config) != 0)
 		goto out_config;
 	d.started_ns = rv_capture_now_ns();
@@ -213,6 +258,8 @@ run(const char *path)
 	rv_stats_log(&d);
 	rc = EXIT_SUCCESS;
 out_eal:
+	while (d.n_migrations > 0)
+		rv_migrate_free(d.migrations[--d.n_migrations]);
 	rv_ctl_server_close(d.ctl);
 	rv_capture_fini(&d.capture);
 	rv_flow_table_free(d.table);
@@ -220,6 +267,7 @@ out_eal:
 	rv_port_close(&d.inject_port);
 	rte_eal_cleanup();
 out_config:
+	EVP_PKEY_free(d.handoff_key);
 	rv_config_free(d.config);
 	return rc;
 }

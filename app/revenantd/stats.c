@@ -39,6 +39,11 @@ struct stats_snapshot {
 	uint64_t log_cap;
 	uint64_t flow_log_max;
 	uint64_t uptime_ns;
+	struct rv_ckpt_counters ckpt;
+	uint64_t ckpt_used;
+	uint64_t ckpt_cap;
+	uint64_t ckpt_cap_hits;
+	uint64_t ckpt_superseded;
 };
 
 static void
@@ -71,6 +76,39 @@ take_snapshot(struct rv_daemon *d, struct stats_snapshot *s)
 	s->log_cap = rv_flow_table_mem_cap(d->table);
 	s->flow_log_max = d->config->memory.flow_log_max;
 	s->uptime_ns = rv_capture_now_ns() - d->started_ns;
+	s->ckpt = d->capture.ckpt.counters;
+	s->ckpt_used = d->capture.ckpt.pool.used_bytes;
+	s->ckpt_cap = d->capture.ckpt.pool.cap_bytes;
+	s->ckpt_cap_hits = d->capture.ckpt.pool.cap_hits;
+	s->ckpt_superseded = s->tracking.ckpt_superseded;
+}
+
+static void
+ckpt_json(const struct stats_snapshot *s, struct rv_json *w)
+{
+	int i;
+
+	rv_json_key(w, "checkpoints");
+	rv_json_object_begin(w);
+	rv_json_kv_uint(w, "udp_to_export_port", s->capture.udp_export);
+	rv_json_kv_uint(w, "datagrams", s->ckpt.datagrams);
+	rv_json_kv_uint(w, "fragments", s->ckpt.fragments);
+	rv_json_kv_uint(w, "received", s->ckpt.messages);
+	rv_json_kv_uint(w, "filed", s->ckpt.filed);
+	rv_json_kv_uint(w, "heartbeats", s->ckpt.heartbeats);
+	rv_json_kv_uint(w, "reassembly_timeouts",
+	    s->ckpt.reassembly_timeouts);
+	rv_json_kv_uint(w, "superseded", s->ckpt_superseded);
+	rv_json_kv_uint(w, "evicted", s->ckpt.evicted);
+	rv_json_kv_uint(w, "memory_used", s->ckpt_used);
+	rv_json_kv_uint(w, "memory_cap", s->ckpt_cap);
+	rv_json_kv_uint(w, "memory_cap_hits", s->ckpt_cap_hits);
+	rv_json_key(w, "rejected");
+	rv_json_object_begin(w);
+	for (i = 1; i < RV_CKPT_REJ__COUNT; i++)
+		rv_json_kv_uint(w, rv_ckpt_reject_name(i), s->ckpt.rejected[i]);
+	rv_json_object_end(w);
+	rv_json_object_end(w);
 }
 
 /* Frames the kernel or the NIC dropped before revenantd saw them. */
@@ -151,6 +189,7 @@ stats_json(const struct stats_snapshot *s, struct rv_json *w)
 	    s->tracking.memory_cap_hits);
 	rv_json_kv_uint(w, "range_cap_hits", s->tracking.range_cap_hits);
 	rv_json_object_end(w);
+	ckpt_json(s, w);
 	rv_json_object_end(w);
 }
 
@@ -232,17 +271,39 @@ stats_text(const struct stats_snapshot *s, struct rv_ctl_reply *reply)
 	row(t, "per-connection cap hits", s->tracking.log_cap_hits);
 	row(t, "log memory cap hits", s->tracking.memory_cap_hits);
 	row(t, "out-of-order range cap hits", s->tracking.range_cap_hits);
+	row(t, "checkpoint datagrams", s->ckpt.datagrams);
+	row(t, "checkpoints received", s->ckpt.messages);
+	row(t, "checkpoints filed", s->ckpt.filed);
+	row(t, "checkpoints superseded", s->ckpt_superseded);
+	row(t, "checkpoints evicted", s->ckpt.evicted);
+	row(t, "heartbeats", s->ckpt.heartbeats);
+	row(t, "reassembly timeouts", s->ckpt.reassembly_timeouts);
+	for (i = 1; i < RV_CKPT_REJ__COUNT; i++) {
+		char name[64];
+
+		if (s->ckpt.rejected[i] == 0)
+			continue;
+		snprintf(name, sizeof(name), "checkpoint rejected %s",
+		    rv_ckpt_reject_name(i));
+		row(t, name, s->ckpt.rejected[i]);
+	}
 	rv_ctl_reply_printf(reply, "\n");
 	rc = rv_ctl_reply_table(reply, t);
 	rv_table_free(t);
 	if (rc != 0)
 		return rc;
-	return rv_ctl_reply_printf(reply, "\nlog memory: %s used of %s "
+	rc = rv_ctl_reply_printf(reply, "\nlog memory: %s used of %s "
 	    "(per connection at most %s); %s logged since start\n",
 	    rv_table_fmt_bytes(s->log_used, a, sizeof(a)),
 	    rv_table_fmt_bytes(s->log_cap, b, sizeof(b)),
 	    rv_table_fmt_bytes(s->flow_log_max, c, sizeof(c)),
 	    rv_table_fmt_bytes(s->tracking.bytes_logged, a, sizeof(a)));
+	if (rc != 0)
+		return rc;
+	return rv_ctl_reply_printf(reply, "checkpoint memory: %s used of %s, "
+	    "cap hit %" PRIu64 " times\n",
+	    rv_table_fmt_bytes(s->ckpt_used, a, sizeof(a)),
+	    rv_table_fmt_bytes(s->ckpt_cap, b, sizeof(b)), s->ckpt_cap_hits);
 }
 
 static int
@@ -288,6 +349,9 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 	const struct rv_config *cfg = d->config;
 	uint32_t flows[RV_CONFIG_SERVERS_MAX] = { 0 };
 	struct server_count sc = { flows, cfg->server_count };
+	struct rv_ckpt_server hb[RV_CONFIG_SERVERS_MAX];
+	uint64_t now_ns, timeout_ns;
+	char age[32];
 	char addrs[512], ports[128], text[RV_ADDR_STRLEN];
 	struct rv_table *t;
 	struct rv_json w;
@@ -298,7 +362,11 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 		return rv_ctl_reply_error(reply, 2, "usage: servers [--json]");
 	rte_spinlock_lock(&d->table->lock);
 	rv_flow_table_walk(d->table, count_flow, &sc);
+	memcpy(hb, d->capture.ckpt.servers,
+	    cfg->server_count * sizeof(hb[0]));
 	rte_spinlock_unlock(&d->table->lock);
+	now_ns = rv_capture_now_ns();
+	timeout_ns = (uint64_t)cfg->checkpoints.heartbeat_timeout_ms * 1000000;
 
 	rv_json_init(&w);
 	t = rv_table_new();
@@ -309,6 +377,10 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 	rv_table_add_column(t, "PORTS", RV_TABLE_LEFT);
 	rv_table_add_column(t, "BACKUP", RV_TABLE_LEFT);
 	rv_table_add_column(t, "CONNECTIONS", RV_TABLE_RIGHT);
+	rv_table_add_column(t, "HOST KEY", RV_TABLE_LEFT);
+	rv_table_add_column(t, "HEARTBEAT AGE", RV_TABLE_RIGHT);
+	rv_table_add_column(t, "SEQ", RV_TABLE_RIGHT);
+	rv_table_add_column(t, "SSHD CONNS", RV_TABLE_RIGHT);
 	rv_json_object_begin(&w);
 	rv_json_key(&w, "servers");
 	rv_json_array_begin(&w);
@@ -344,12 +416,37 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 		rv_json_array_end(&w);
 		rv_json_kv_string(&w, "backup", cfg->backups[s->backup].name);
 		rv_json_kv_uint(&w, "connections", flows[i]);
+		rv_json_kv_bool(&w, "host_key", s->has_host_key);
+		rv_json_kv_uint(&w, "checkpoints_filed", hb[i].filed);
+		rv_json_key(&w, "heartbeat");
+		rv_json_object_begin(&w);
+		rv_json_kv_bool(&w, "seen", hb[i].hb_seen);
+		rv_json_kv_uint(&w, "age_ns", hb[i].hb_seen ?
+		    now_ns - hb[i].hb_last_ns : 0);
+		rv_json_kv_bool(&w, "stale", !hb[i].hb_seen ||
+		    now_ns - hb[i].hb_last_ns > timeout_ns);
+		rv_json_kv_uint(&w, "sequence", hb[i].sequence);
+		rv_json_kv_uint(&w, "boot_id", hb[i].boot_id);
+		rv_json_kv_uint(&w, "connections", hb[i].connections);
+		rv_json_kv_uint(&w, "accepted", hb[i].heartbeats);
+		rv_json_object_end(&w);
 		rv_json_object_end(&w);
 		rv_table_cell(t, "%s", s->name);
 		rv_table_cell(t, "%s", addrs);
 		rv_table_cell(t, "%s", ports);
 		rv_table_cell(t, "%s", cfg->backups[s->backup].name);
 		rv_table_cell(t, "%u", flows[i]);
+		rv_table_cell(t, "%s", s->has_host_key ? "yes" : "no");
+		if (hb[i].hb_seen)
+			snprintf(age, sizeof(age), "%" PRIu64 " ms%s",
+			    (now_ns - hb[i].hb_last_ns) / 1000000,
+			    now_ns - hb[i].hb_last_ns > timeout_ns ?
+			    " (stale)" : "");
+		else
+			snprintf(age, sizeof(age), "never");
+		rv_table_cell(t, "%s", age);
+		rv_table_cell(t, "%" PRIu64, hb[i].sequence);
+		rv_table_cell(t, "%u", hb[i].connections);
 	}
 	rv_json_array_end(&w);
 	rv_json_object_end(&w);
@@ -416,6 +513,21 @@ telemetry_stats(const char *cmd, const char *params,
 	    s.tracking.bytes_logged);
 	rte_tel_data_add_dict_u64(data, "log_used", s.log_used);
 	rte_tel_data_add_dict_u64(data, "log_cap", s.log_cap);
+	rte_tel_data_add_dict_u64(data, "checkpoints_received",
+	    s.ckpt.messages);
+	rte_tel_data_add_dict_u64(data, "checkpoints_filed", s.ckpt.filed);
+	rte_tel_data_add_dict_u64(data, "heartbeats", s.ckpt.heartbeats);
+	rte_tel_data_add_dict_u64(data, "checkpoint_reassembly_timeouts",
+	    s.ckpt.reassembly_timeouts);
+	rte_tel_data_add_dict_u64(data, "checkpoint_memory_used",
+	    s.ckpt_used);
+	for (i = 1; i < RV_CKPT_REJ__COUNT; i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "checkpoints_rejected_%s",
+		    rv_ckpt_reject_name(i));
+		rte_tel_data_add_dict_u64(data, key, s.ckpt.rejected[i]);
+	}
 	return 0;
 }
 

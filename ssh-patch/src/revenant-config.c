@@ -29,7 +29,7 @@
 #include "servconf.h"
 #include "revenant-config.h"
 
-/* Longest address text inside "[...]" or before ":port". */
+/* Buffer size for the address text inside "[...]" or before ":port". */
 #define EXPORT_HOST_MAX	64
 
 void

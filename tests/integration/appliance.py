@@ -7,7 +7,7 @@ inject interfaces, waits until `revenantctl stats` returns, and stops it by
 PID with SIGTERM. A test fails with revenantd's log when the daemon dies.
 
 The `appliance` fixture gives a test a running revenantd on a fresh lab.
-Binaries come from RV_BUILD_DIR (default: build at the repository root).
+Binaries come from lab.build_dir(): REVENANT_BUILD_DIR or RV_BUILD_DIR, default build.
 """
 
 import glob
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import REPO_ROOT
+from lab import REPO_ROOT, build_dir
 
-BUILD_DIR = (REPO_ROOT / os.environ.get("RV_BUILD_DIR", "build")).resolve()
+BUILD_DIR = build_dir()
 REVENANTD = BUILD_DIR / "app" / "revenantd" / "revenantd"
 REVENANTCTL = BUILD_DIR / "app" / "revenantctl" / "revenantctl"
 LAB_PROFILE = REPO_ROOT / "drivers-conf" / "revenantd-lab.yaml"
@@ -39,7 +39,7 @@ LAB_SETTINGS = {"log_total_max": "256MiB", "closed_linger_s": "600"}
 
 
 class ApplianceError(RuntimeError):
-    """revenantd failed to start, stop or answer."""
+    """revenantd failed to start, stop or reply."""
 
 
 def render_config(profile_text, mirror_if, inject_if, file_prefix, control_socket,
@@ -86,7 +86,7 @@ class Appliance:
         self.mirror_if = mirror_if or lab.MIRROR_IF
         self.settings = dict(LAB_SETTINGS)
         self.settings.update(settings or {})
-        # sun_path holds 107 bytes, so the socket lives in a short directory.
+        # sun_path has room for 107 bytes and a NUL, so the socket lives in a short directory.
         self.dir = Path(tempfile.mkdtemp(prefix=f"rv-{lab.prefix}-"))
         self.socket = self.dir / "revenantd.sock"
         self.config = self.dir / "revenantd.yaml"

@@ -34,8 +34,9 @@ class LabError(RuntimeError):
 
 
 def build_dir():
-    """Return the meson build directory that tools/test built (absolute)."""
-    return Path(os.environ.get("REVENANT_BUILD_DIR", REPO_ROOT / "build")).resolve()
+    """Return the meson build directory (REVENANT_BUILD_DIR or RV_BUILD_DIR, default build)."""
+    name = os.environ.get("REVENANT_BUILD_DIR") or os.environ.get("RV_BUILD_DIR") or "build"
+    return (REPO_ROOT / name).resolve()
 
 
 def parse_env_file(path):
@@ -72,6 +73,7 @@ class Capture:
         self.interface = interface
         self.path = Path(path)
         self.proc = None
+        self.kernel_drops = None
 
     def start(self, timeout=10):
         """Start tcpdump and return once it is capturing."""
@@ -104,6 +106,10 @@ class Capture:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # tcpdump's last lines report "N packets dropped by kernel".
+        for line in self.proc.stderr.read().splitlines():
+            if "dropped by kernel" in line:
+                self.kernel_drops = int(line.split()[0])
         self.proc.stderr.close()
         self.proc = None
         return self.path
@@ -129,7 +135,7 @@ class Lab:
     """One lab made by tools/lab, with the env file's variables as attributes.
 
     lab.CLIENT_IP, lab.NS_PRIMARY, lab.MIRROR_IF ... are the variables that
-    tools/lab up wrote; lab.env holds them all as a dict.
+    tools/lab up wrote; lab.env contains them all as a dict.
     """
 
     def __init__(self, prefix=None):

@@ -18,7 +18,7 @@ from pathlib import Path
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
-# sshd refuses to start without its privilege separation directory.
+# sshd does not start without its privilege separation directory.
 PRIVSEP_DIR = Path("/run/sshd")
 
 

@@ -388,12 +388,25 @@ def test_mirror_large_transfer(lab, family):
 
     capture = lab.capture()
     server = start_server(lab, "primary", primary_ip)
+    retransmitted_before = tcp_retransmissions(lab, "client")
     lab.exec("client", ["/usr/bin/python3", "-c", TCP_CLIENT, primary_ip, TCP_PORT, size],
              timeout=60)
     assert wait_for_total(server, size, timeout=60) == size
+    retransmitted = tcp_retransmissions(lab, "client") - retransmitted_before
     capture.stop(settle=1)
 
-    to_server = f"tcp && {ip}.src == {client_ip} && {ip}.dst == {primary_ip}"
+    # Data segments only: zero window probes repeat the same empty segment.
+    to_server = (f"tcp && {ip}.src == {client_ip} && {ip}.dst == {primary_ip}"
+                 f" && tcp.len > 0")
     frames = capture.fields(to_server, "tcp.seq_raw", "tcp.len")
-    assert sum(int(length) for _, length in frames) == size
-    assert len(set(frames)) == len(frames)
+    assert capture.kernel_drops == 0
+    assert sum(int(length) for _, length in set(frames)) == size
+    # A segment may appear twice only because the client really sent it
+    # twice; a copy made by the mirror would exceed the client's count.
+    assert len(frames) - len(set(frames)) <= retransmitted
+
+
+def tcp_retransmissions(lab, host):
+    """Return the TCP segments that HOST's kernel retransmitted so far."""
+    out = lab.exec(host, ["nstat", "-asz", "TcpRetransSegs"]).stdout
+    return int(out.split("TcpRetransSegs")[1].split()[0])

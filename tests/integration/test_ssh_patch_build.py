@@ -122,7 +122,7 @@ def test_dump_prints_every_option(lab):
     assert values["revenantcheckpointinterval"] == "5"
     assert values["revenantcheckpointbytes"] == str(2 * 1024 * 1024)
     assert values["revenantheartbeatinterval"] == "0"
-    # Checkpoints force compression off whatever the config says.
+    # Checkpoints force compression off even with "Compression yes".
     assert values["compression"] == "no"
     assert "compression disabled because zlib state" in result.stderr
 

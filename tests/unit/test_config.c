@@ -308,6 +308,90 @@ test_syntax_error(void **state)
 	    "document; the file must hold exactly one");
 }
 
+#define MIGRATION \
+	"ports:\n" \
+	"  capture: net_af_packet0,iface=m\n" \
+	"  inject: net_af_packet1,iface=i\n" \
+	"handoff:\n" \
+	"  name: appliance\n" \
+	"  key_file: /etc/revenant/appliance.key\n" \
+	"backups:\n" \
+	"  - name: backup\n" \
+	"    agent: 203.0.113.3:7700\n" \
+	"    mac: 02:00:5e:10:00:0A\n" \
+	"servers:\n" \
+	"  - name: primary\n" \
+	"    addresses: [198.51.100.2]\n" \
+	"    ports: [22]\n" \
+	"    backup: backup\n" \
+	"    fence: ip link set sw-primary down\n"
+
+static void
+test_migration_settings(void **state)
+{
+	static const uint8_t mac[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x0a };
+	struct rv_config_errors errs;
+	struct rv_config *cfg;
+
+	(void)state;
+	cfg = load_text(MIGRATION, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->handoff.name, "appliance");
+	assert_string_equal(cfg->handoff.key_file,
+	    "/etc/revenant/appliance.key");
+	assert_int_equal(cfg->handoff.timeout_ms, 5000);
+	assert_true(cfg->backups[0].mac.set);
+	assert_memory_equal(cfg->backups[0].mac.bytes, mac, 6);
+	assert_string_equal(cfg->servers[0].fence,
+	    "ip link set sw-primary down");
+	assert_int_equal(cfg->servers[0].fence_timeout_ms, 10000);
+	rv_config_free(cfg);
+
+	/* Without them a migration is refused later, not the file. */
+	cfg = load_text(MINIMAL, &errs);
+	assert_non_null(cfg);
+	assert_null(cfg->handoff.name);
+	assert_false(cfg->backups[0].mac.set);
+	assert_null(cfg->servers[0].fence);
+	rv_config_free(cfg);
+}
+
+static void
+test_migration_errors(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "handoff: {name: appliance}\n", "t.yaml:12:10: "
+	    "handoff.key_file: required key is missing");
+	expect_error(MINIMAL "handoff: {name: a, key_file: k.pem}\n",
+	    "t.yaml:12:30: handoff.key_file: invalid value 'k.pem': expected an "
+	    "absolute path");
+	expect_error(MINIMAL "handoff: {name: a, key_file: /k, "
+	    "timeout_ms: 5}\n", "t.yaml:12:46: handoff.timeout_ms: 5 is out "
+	    "of range 100..600000");
+}
+
+static void
+test_bad_mac(void **state)
+{
+	static const char *const bad[] = {
+		"02:00:5e:10:00", "02:00:5e:10:00:0g", "02-00-5e-10-00-0a",
+		"+2:00:5e:10:00:0a", "02:00:5e:10:00:0a:", NULL,
+	};
+	char text[1024], want[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++) {
+		snprintf(text, sizeof(text), "%.*s    mac: \"%s\"\n%s",
+		    (int)(strstr(MINIMAL, "servers:") - MINIMAL), MINIMAL,
+		    bad[i], strstr(MINIMAL, "servers:"));
+		snprintf(want, sizeof(want), "t.yaml:7:10: backups[0].mac: "
+		    "invalid value '%s': not a MAC address; expected six hex "
+		    "pairs split by ':', such as 02:00:5e:10:00:01", bad[i]);
+		expect_error(text, want);
+	}
+}
+
 static void
 test_unknown_key(void **state)
 {
@@ -315,7 +399,8 @@ test_unknown_key(void **state)
 	    "stats_interval: unknown key 'stats_interval'; did you mean "
 	    "'stats_interval_s'?");
 	expect_error(MINIMAL "checkpoints: {prot: 1}\n", "t.yaml:12:15: "
-	    "checkpoints.prot: unknown key 'prot'; known keys: export_port");
+	    "checkpoints.prot: unknown key 'prot'; known keys: export_port, "
+	    "max_bytes, heartbeat_timeout_ms");
 	expect_error(MINIMAL "checkpoints: {export_prot: 1}\n", "t.yaml:12:15: "
 	    "checkpoints.export_prot: unknown key 'export_prot'; did you "
 	    "mean 'export_port'?");
@@ -703,10 +788,12 @@ test_too_many_errors(void **state)
 	    "required key is missing");
 	assert_string_equal(errs.list.lines[0], "t.yaml:1:1: bad0: unknown "
 	    "key 'bad0'; known keys: log_level, control_socket, eal, ports, "
-	    "checkpoints, memory, stats_interval_s, backups, servers");
+	    "checkpoints, memory, stats_interval_s, handoff, backups, "
+	    "servers");
 	assert_string_equal(errs.list.lines[19], "t.yaml:17:1: bad16: "
 	    "unknown key 'bad16'; known keys: log_level, control_socket, eal, "
-	    "ports, checkpoints, memory, stats_interval_s, backups, servers");
+	    "ports, checkpoints, memory, stats_interval_s, handoff, backups, "
+	    "servers");
 	assert_string_equal(errs.list.lines[20], "t.yaml: too many errors "
 	    "(33 in total); only the first 20 are shown");
 	rv_config_errors_clear(&errs);
@@ -750,6 +837,9 @@ main(void)
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_input_limits),
 		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_migration_settings),
+		cmocka_unit_test(test_migration_errors),
+		cmocka_unit_test(test_bad_mac),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_missing_keys),

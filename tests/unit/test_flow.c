@@ -450,6 +450,152 @@ reason_names_and_text(void **state)
 	assert_string_equal(buf, "capture gap at server offset 1234");
 }
 
+/* Checkpoints filed as the capture lcore files them, bypassing the
+ * signature check that test_ckpt covers. */
+static struct rv_ckpt_store ckpt_store;
+
+static void
+file_ckpt(struct fixture *f, uint64_t number, uint64_t c2s, uint64_t s2c)
+{
+	struct rv_ckpt *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	c->pool = &ckpt_store.pool;
+	ckpt_store.pool.used_bytes += sizeof(*c);
+	c->number = number;
+	c->c2s_offset = c2s;
+	c->s2c_offset = s2c;
+	c->filed_ns = f->ctx.now_ns;
+	assert_int_equal(rv_ckpt_store_file(&ckpt_store, &f->flow.ckpts, 0,
+	    c), 0);
+	rv_flow_ckpt_update(&f->flow, &f->ctx);
+}
+
+static void
+no_checkpoint_not_recoverable(void **state)
+{
+	struct fixture *f = *state;
+	char why[160];
+
+	handshake(f);
+	send_data(f, RV_DIR_C2S, 0, 1000);
+	assert_false(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	assert_string_equal(why, "no checkpoint yet");
+	assert_int_equal(f->flow.dir[RV_DIR_C2S].log.base, 0);
+	file_ckpt(f, 1, 1000, 0);
+	assert_true(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	assert_string_equal(why, "-");
+}
+
+static void
+checkpoint_trims_both_logs(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_flow_dir *c = &f->flow.dir[RV_DIR_C2S];
+	struct rv_flow_dir *s = &f->flow.dir[RV_DIR_S2C];
+	char why[160];
+	uint64_t off;
+
+	handshake(f);
+	for (off = 0; off < 20000; off += 1000) {
+		send_data(f, RV_DIR_S2C, off, 1000);
+		send_data(f, RV_DIR_C2S, off, 1000);
+	}
+	file_ckpt(f, 1, 8192, 12288);
+	assert_int_equal(c->keep_from, 8192);
+	assert_int_equal(s->keep_from, 12288);
+	/* Whole chunks below keep_from are freed, nothing above. */
+	assert_int_equal(c->log.base, 8192);
+	assert_int_equal(s->log.base, 12288);
+	assert_int_equal(c->log.contig_end, 20000);
+	assert_true(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+}
+
+static void
+unacked_server_bytes_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_flow_dir *s = &f->flow.dir[RV_DIR_S2C];
+	char why[160];
+
+	handshake(f);
+	send_data(f, RV_DIR_S2C, 0, 10000);
+	send_ack(f, RV_DIR_C2S, SERVER_ISN + 1 + 4096);
+	/* sshd wrote 10000 bytes, the client has 4096: the backup must be
+	 * able to send the other 5904 again. */
+	file_ckpt(f, 1, 0, 10000);
+	assert_int_equal(s->keep_from, 4096);
+	assert_int_equal(s->log.base, 4096);
+	assert_true(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	send_ack(f, RV_DIR_C2S, SERVER_ISN + 1 + 10000);
+	assert_int_equal(s->keep_from, 10000);
+	assert_int_equal(s->log.base, 10000);
+}
+
+static void
+older_checkpoint_kept_until_passed(void **state)
+{
+	struct fixture *f = *state;
+
+	handshake(f);
+	send_data(f, RV_DIR_C2S, 0, 1000);
+	send_data(f, RV_DIR_S2C, 0, 4000);
+	send_ack(f, RV_DIR_C2S, SERVER_ISN + 1 + 4000);
+	file_ckpt(f, 1, 1000, 1000);
+	/* Taken after NEWKEYS: 5000 server bytes written, 4000 on the
+	 * wire so far. */
+	file_ckpt(f, 2, 1000, 5000);
+	assert_int_equal(f->flow.ckpts.count, 2);
+	assert_int_equal(rv_flow_ckpt_base(&f->flow), 0);
+	assert_int_equal(f->flow.dir[RV_DIR_S2C].keep_from, 1000);
+	send_data(f, RV_DIR_S2C, 4000, 1000);
+	assert_int_equal(f->flow.ckpts.count, 1);
+	assert_int_equal(f->flow.ckpts.items[0]->number, 2);
+	assert_int_equal(f->counters.ckpt_superseded, 1);
+	assert_int_equal(f->flow.dir[RV_DIR_C2S].keep_from, 1000);
+}
+
+static void
+damage_below_checkpoint_recoverable(void **state)
+{
+	struct fixture *f = *state;
+	char why[160];
+
+	handshake(f);
+	send_data(f, RV_DIR_S2C, 0, 1000);
+	send_data(f, RV_DIR_S2C, 2000, 1000);	/* 1000..2000 lost */
+	send_ack(f, RV_DIR_C2S, SERVER_ISN + 1 + 3000);
+	f->ctx.now_ns += 600 * MS;
+	rv_flow_check_gaps(&f->flow, &f->ctx);
+	assert_true(f->flow.unrec & RV_UNREC_GAP);
+	assert_int_equal(f->flow.dir[RV_DIR_S2C].damage_end, 3000);
+	file_ckpt(f, 1, 0, 500);
+	assert_false(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	assert_string_equal(why, "damage after checkpoint 1: capture gap "
+	    "at server offset 1000");
+	/* A checkpoint past the hole makes the lost bytes unneeded. */
+	file_ckpt(f, 2, 0, 3000);
+	assert_true(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	assert_true(f->flow.unrec & RV_UNREC_GAP);
+	assert_int_equal(f->flow.ckpts.count, 1);
+}
+
+static void
+midstream_never_recoverable(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_pkt pkt = segment(RV_TCP_ACK, CLIENT_ISN, SERVER_ISN,
+	    f->data, 100);
+	char why[160];
+
+	rv_flow_init(&f->flow, &f->key, 1, 0, &pkt, RV_DIR_C2S,
+	    f->ctx.now_ns);
+	assert_false(send_pkt(f, RV_DIR_C2S, &pkt));
+	file_ckpt(f, 1, 0, 0);
+	assert_false(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	assert_string_equal(why, "joined after the handshake");
+}
+
 int
 main(void)
 {
@@ -472,6 +618,12 @@ main(void)
 		T(memory_cap_marks_flow),
 		T(timestamps_keep_highest),
 		T(reason_names_and_text),
+		T(no_checkpoint_not_recoverable),
+		T(checkpoint_trims_both_logs),
+		T(unacked_server_bytes_kept),
+		T(older_checkpoint_kept_until_passed),
+		T(damage_below_checkpoint_recoverable),
+		T(midstream_never_recoverable),
 #undef T
 	};
 

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <string.h>
+
+#include "inject.h"
+
+#define ETH_LEN		14
+#define IPV4_LEN	20
+#define IPV6_LEN	40
+#define TCP_LEN		20
+#define TS_OPT_LEN	12	/* NOP, NOP, timestamps (RFC 7323 appendix A) */
+
+static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Adds bytes to a ones' complement sum (RFC 1071). */
+static uint32_t
+csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t
+csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Checksum of an upper-layer packet with the IPv4 or IPv6 pseudo-header
+ * (RFC 9293 section 3.1, RFC 8200 section 8.1). */
+static uint16_t
+l4_csum(const struct rv_addr *src, const struct rv_addr *dst, uint8_t proto,
+    const uint8_t *l4, size_t len)
+{
+	size_t alen = src->family == 4 ? 4 : 16;
+	uint8_t tail[8] = { 0 };
+	uint32_t sum = 0;
+
+	sum = csum_add(sum, src->bytes, alen);
+	sum = csum_add(sum, dst->bytes, alen);
+	put32(tail, (uint32_t)len);
+	tail[7] = proto;
+	sum = csum_add(sum, tail, 8);
+	return csum_fold(csum_add(sum, l4, len));
+}
+
+static void
+put_eth(uint8_t *p, const uint8_t dst[6], const uint8_t src[6],
+    uint16_t type)
+{
+	memcpy(p, dst, 6);
+	memcpy(p + 6, src, 6);
+	put16(p + 12, type);
+}
+
+static void
+put_ipv4(uint8_t *p, const struct rv_addr *src, const struct rv_addr *dst,
+    uint8_t proto, size_t payload)
+{
+	memset(p, 0, IPV4_LEN);
+	p[0] = 0x45;
+	put16(p + 2, (uint16_t)(IPV4_LEN + payload));
+	p[6] = 0x40;			/* don't fragment */
+	p[8] = 64;
+	p[9] = proto;
+	memcpy(p + 12, src->bytes, 4);
+	memcpy(p + 16, dst->bytes, 4);
+	put16(p + 10, csum_fold(csum_add(0, p, IPV4_LEN)));
+}
+
+static void
+put_ipv6(uint8_t *p, const struct rv_addr *src, const struct rv_addr *dst,
+    uint8_t proto, size_t payload, uint8_t hop_limit)
+{
+	memset(p, 0, IPV6_LEN);
+	p[0] = 0x60;
+	put16(p + 4, (uint16_t)payload);
+	p[6] = proto;
+	p[7] = hop_limit;
+	memcpy(p + 8, src->bytes, 16);
+	memcpy(p + 24, dst->bytes, 16);
+}
+
+int
+rv_inject_garp(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip)
+{
+	uint8_t *arp = buf + ETH_LEN;
+
+	if (ip->family != 4 || len < 60)
+		return -EINVAL;
+	memset(buf, 0, 60);		/* padded to the Ethernet minimum */
+	put_eth(buf, broadcast, mac, 0x0806);
+	put16(arp, 1);			/* Ethernet */
+	put16(arp + 2, 0x0800);		/* IPv4 */
+	arp[4] = 6;
+	arp[5] = 4;
+	put16(arp + 6, 1);		/* request */
+	memcpy(arp + 8, mac, 6);
+	memcpy(arp + 14, ip->bytes, 4);
+	memcpy(arp + 24, ip->bytes, 4);	/* target MAC stays zero */
+	return 60;
+}
+
+int
+rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip)
+{
+	static const uint8_t all_nodes_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	struct rv_addr all_nodes = { .family = 6, .bytes = { 0xff, 0x02,
+	    [15] = 1 } };
+	size_t icmp_len = 32;		/* header, target, one option */
+	uint8_t *icmp = buf + ETH_LEN + IPV6_LEN;
+
+	if (ip->family != 6 || len < ETH_LEN + IPV6_LEN + icmp_len)
+		return -EINVAL;
+	put_eth(buf, all_nodes_mac, mac, 0x86dd);
+	/* Hop limit 255 is required on neighbour discovery (RFC 4861 7.1.2). */
+	put_ipv6(buf + ETH_LEN, ip, &all_nodes, 58, icmp_len, 255);
+	memset(icmp, 0, icmp_len);
+	icmp[0] = 136;			/* neighbour advertisement */
+	icmp[4] = 0x20;			/* Override */
+	memcpy(icmp + 8, ip->bytes, 16);
+	icmp[24] = 2;			/* target link-layer address */
+	icmp[25] = 1;			/* length in units of 8 bytes */
+	memcpy(icmp + 26, mac, 6);
+	put16(icmp + 2, l4_csum(ip, &all_nodes, 58, icmp, icmp_len));
+	return (int)(ETH_LEN + IPV6_LEN + icmp_len);
+}
+
+int
+rv_inject_ack(uint8_t *buf, size_t len, const struct rv_inject_ack *a)
+{
+	const struct rv_addr *src = &a->server.addr, *dst = &a->client.addr;
+	size_t l3 = src->family == 4 ? IPV4_LEN : IPV6_LEN;
+	size_t tcp_len = TCP_LEN + (a->timestamps ? TS_OPT_LEN : 0);
+	size_t frame = ETH_LEN + l3 + tcp_len;
+	uint8_t *tcp = buf + ETH_LEN + l3;
+
+	if (src->family != dst->family || (src->family != 4 &&
+	    src->family != 6) || len < frame || len < 60)
+		return -EINVAL;
+	put_eth(buf, a->dst_mac, a->src_mac, src->family == 4 ? 0x0800 :
+	    0x86dd);
+	if (src->family == 4)
+		put_ipv4(buf + ETH_LEN, src, dst, 6, tcp_len);
+	else
+		put_ipv6(buf + ETH_LEN, src, dst, 6, tcp_len, 64);
+	memset(tcp, 0, tcp_len);
+	put16(tcp, a->server.port);
+	put16(tcp + 2, a->client.port);
+	put32(tcp + 4, a->seq);
+	put32(tcp + 8, a->ack);
+	tcp[12] = (uint8_t)((tcp_len / 4) << 4);
+	tcp[13] = 0x10;			/* ACK */
+	put16(tcp + 14, a->window);
+	if (a->timestamps) {
+		tcp[20] = 1;
+		tcp[21] = 1;
+		tcp[22] = 8;
+		tcp[23] = 10;
+		put32(tcp + 24, a->tsval);
+		put32(tcp + 28, a->tsecr);
+	}
+	put16(tcp + 16, l4_csum(src, dst, 6, tcp, tcp_len));
+	if (frame < 60) {
+		memset(buf + frame, 0, 60 - frame);
+		frame = 60;
+	}
+	return (int)frame;
+}
