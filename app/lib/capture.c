@@ -213,6 +213,8 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 	}
 	/* The Ethernet source is 6 bytes into the frame, before any tag. */
 	memcpy(flow->mac[dir], pkt->l3 - 4 * pkt->n_vlans - 8, 6);
+	flow->stream_resume =
+	    cap->config->servers[server].resume == RV_RESUME_STREAM;
 }
 
 /* Files a verified checkpoint with its connection, which must exist. */

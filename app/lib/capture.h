@@ -4,10 +4,10 @@
 
 /*
  * The capture lcore: receives bursts on the mirror port, parses each frame,
- * files TCP segments of monitored services into the flow table, passes UDP
- * datagrams to checkpoints.export_port to the checkpoint store, which
- * files each verified checkpoint with its connection, and counts
- * everything else. Nothing here logs per packet.
+ * files TCP segments of monitored services into the flow table, and counts
+ * everything else. UDP datagrams to checkpoints.export_port go to the
+ * checkpoint store, and each verified checkpoint is filed with its
+ * connection. Nothing here logs per packet.
  */
 
 #include <stdbool.h>

@@ -31,7 +31,7 @@
 /* Superseded boot ids of a server whose heartbeats are rejected. */
 #define RV_CKPT_OLD_BOOTS		4
 
-/* Why a datagram or a checkpoint was rejected; index of the counters. */
+/* Reason a datagram or a checkpoint was rejected; indexes the counters. */
 enum rv_ckpt_reject {
 	RV_CKPT_REJ_TRUNCATED = 1,	/* ends inside a field */
 	RV_CKPT_REJ_MALFORMED,		/* magic, version, type, range, trailing */
@@ -89,7 +89,7 @@ struct rv_ckpt_reasm {
 	uint8_t have[RV_CKPT_FRAG_COUNT_MAX / 8];
 };
 
-/* What the store knows of one monitored server. */
+/* State the store keeps for one monitored server. */
 struct rv_ckpt_server {
 	bool has_key;
 	uint8_t host_key[RV_CKPT_ED25519_PK_LEN];

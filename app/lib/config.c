@@ -237,6 +237,12 @@ bad:
 	return -1;
 }
 
+static const char *const resume_names[] = {
+	[RV_RESUME_CHECKPOINT] = "checkpoint",
+	[RV_RESUME_STREAM] = "stream",
+	NULL,
+};
+
 static const struct rv_yaml_field backup_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_backup, name),
@@ -289,6 +295,9 @@ static const struct rv_yaml_field server_fields[] = {
 	  .offset = offsetof(struct rv_server, fence_timeout_ms),
 	  .width = FIELD_WIDTH(struct rv_server, fence_timeout_ms),
 	  .min = 100, .max = 600000, .def = 10000 },
+	{ .key = "resume", .type = RV_YAML_ENUM,
+	  .offset = offsetof(struct rv_server, resume),
+	  .enum_names = resume_names, .def = RV_RESUME_CHECKPOINT },
 	{ 0 },
 };
 

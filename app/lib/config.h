@@ -62,6 +62,19 @@ struct rv_server {
 	 * (absent) refuses every migration of this server. */
 	char *fence;
 	uint32_t fence_timeout_ms;
+	/* How the backup's service resumes a connection (enum rv_resume). */
+	int resume;
+};
+
+/*
+ * What a backup's service needs to continue a connection: SSH resumes from
+ * the primary's latest checkpoint and the bytes logged after it; a service
+ * written to replay its streams ("stream") needs both streams from the
+ * first byte and no checkpoint.
+ */
+enum rv_resume {
+	RV_RESUME_CHECKPOINT = 0,
+	RV_RESUME_STREAM,
 };
 
 /* How revenantd signs and sends handoffs to the agents. */

@@ -493,12 +493,8 @@ help_handler(struct rv_ctl_server *srv, const struct rv_ctl_request *req,
 	return r;
 }
 
-/*
- * Splits a request message into words.  Returns NULL on success or the
- * reason it is malformed.  words must hold RV_CTL_MAX_WORDS + 1 pointers.
- */
-static const char *
-parse_words(char *msg, size_t len, char **words, int *nwords)
+const char *
+rv_ctl_parse_request(char *msg, size_t len, char **words, int *nwords)
 {
 	size_t i, start = 0;
 	int n = 0;
@@ -583,7 +579,7 @@ dispatch(struct rv_ctl_server *srv, struct ctl_conn *conn, char *msg,
 	int nwords;
 
 	memset(&req, 0, sizeof(req));
-	if ((reason = parse_words(msg, len, words, &nwords)) == NULL) {
+	if ((reason = rv_ctl_parse_request(msg, len, words, &nwords)) == NULL) {
 		req.json = strip_json_words(words, &nwords);
 		if (nwords == 0)
 			reason = "no command";

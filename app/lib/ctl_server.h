@@ -122,4 +122,13 @@ int rv_ctl_reply_error(struct rv_ctl_reply *reply, int exit_code,
     const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Splits a request message (len bytes, from a client) into NUL-terminated
+ * words in place.  words must hold RV_CTL_MAX_WORDS + 1 pointers; the list
+ * ends with NULL.  Returns NULL on success, or a static string naming why
+ * the request is malformed.  Pure: exposed for the fuzz target.
+ */
+const char *rv_ctl_parse_request(char *msg, size_t len, char **words,
+    int *nwords);
+
 #endif

@@ -124,6 +124,9 @@ struct rv_flow {
 	/* Source MACs of the latest segment of each side, for the frames a
 	 * takeover injects: [RV_DIR_C2S] is the client's. */
 	uint8_t mac[2][6];
+	/* The server's service replays both streams from their first byte
+	 * instead of resuming from a checkpoint (enum rv_resume). */
+	bool stream_resume;
 	struct rv_flow_dir dir[2];
 	struct rv_ckpt_list ckpts;	/* filed checkpoints, oldest first */
 };
@@ -203,19 +206,21 @@ void rv_flow_mark_range(struct rv_flow *flow, uint32_t reason, int dir,
 int rv_flow_ckpt_base(const struct rv_flow *flow);
 
 /*
- * Drops checkpoints older than the base, sets each direction's keep_from
- * (client stream: the base's c2s offset; server stream: the lower of the
- * base's s2c offset and the client's ACK, since unacknowledged server
- * bytes must be sent again by the backup) and trims both logs to it.
- * Counts dropped checkpoints in counters->ckpt_superseded. Called after
- * filing a checkpoint and after each tracked segment.
+ * Drops checkpoints older than the base and trims both logs to each
+ * direction's keep_from, which only grows. For the client's stream it is
+ * the base's c2s offset. For the server's stream it is the lower of the
+ * base's s2c offset and the client's ACK, because the backup must send
+ * unacknowledged server bytes again. Counts dropped checkpoints in
+ * counters->ckpt_superseded. Called after filing a checkpoint and after
+ * each tracked segment.
  */
 void rv_flow_ckpt_update(struct rv_flow *flow, const struct rv_flow_ctx *ctx);
 
 /*
  * Tells whether a takeover could resume flow now. If not, writes the
- * reason into why (len bytes): "no checkpoint yet", or the first damage
- * that lies above the base checkpoint. Writes "-" when recoverable.
+ * reason into why (len bytes): a joined connection, "no checkpoint yet",
+ * a base checkpoint ahead of the capture, or damage above the base.
+ * Writes "-" when recoverable. The caller checks closed and reset flows.
  */
 bool rv_flow_recoverable(const struct rv_flow *flow, char *why, size_t len);
 

@@ -492,6 +492,26 @@ rv_flow_ckpt_update(struct rv_flow *flow, const struct rv_flow_ctx *ctx)
 	}
 }
 
+/* A service that replays its streams needs every byte from the first. */
+static bool
+stream_recoverable(const struct rv_flow *flow, char *why, size_t len)
+{
+	char detail[160];
+
+	if (flow->unrec != 0) {
+		rv_flow_unrec_describe(flow, detail, sizeof(detail));
+		snprintf(why, len, "%s", detail);
+		return false;
+	}
+	if (flow->dir[RV_DIR_C2S].log.base > 0 ||
+	    flow->dir[RV_DIR_S2C].log.base > 0) {
+		snprintf(why, len, "log no longer starts at the first byte");
+		return false;
+	}
+	snprintf(why, len, "-");
+	return true;
+}
+
 bool
 rv_flow_recoverable(const struct rv_flow *flow, char *why, size_t len)
 {
@@ -504,11 +524,21 @@ rv_flow_recoverable(const struct rv_flow *flow, char *why, size_t len)
 		snprintf(why, len, "joined after the handshake");
 		return false;
 	}
+	if (flow->stream_resume)
+		return stream_recoverable(flow, why, len);
 	if (base < 0) {
 		snprintf(why, len, "no checkpoint yet");
 		return false;
 	}
 	c = flow->ckpts.items[base];
+	/* The base is unpassed only when no checkpoint is passed: the
+	 * backup would then lack bytes between the capture and its offsets. */
+	if (flow->dir[RV_DIR_C2S].log.contig_end < c->c2s_offset ||
+	    flow->dir[RV_DIR_S2C].log.contig_end < c->s2c_offset) {
+		snprintf(why, len, "checkpoint %llu is ahead of the capture",
+		    (unsigned long long)c->number);
+		return false;
+	}
 	needed_from(flow, c, need);
 	for (dir = 0; dir < 2; dir++) {
 		/* Bytes below need[dir] are not needed, so damage that ends

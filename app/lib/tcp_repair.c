@@ -143,6 +143,15 @@ restore_bind(int fd, const struct rv_tcp_restore *r, char *why,
 		rc = set_int(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1);
 	if (rc != 0)
 		return fail(why, why_len, -rc, "set FREEBIND");
+	/* FREEBIND lets bind() take an address that is not local yet, but
+	 * connect() from it also needs the transparent flag, or Linux
+	 * answers ENETUNREACH; the address is added only after the restore. */
+	if (r->local.ss_family == AF_INET)
+		rc = set_int(fd, IPPROTO_IP, IP_TRANSPARENT, 1);
+	else
+		rc = set_int(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1);
+	if (rc != 0)
+		return fail(why, why_len, -rc, "set TRANSPARENT");
 	if (bind(fd, (const struct sockaddr *)&r->local,
 	    sockaddr_len(&r->local)) != 0)
 		return fail(why, why_len, errno, "bind %s",

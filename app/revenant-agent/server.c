@@ -37,9 +37,11 @@ log_conn_result(const struct rv_handoff *h, const struct rv_handoff_conn *c,
 	rv_endpoint_format(&c->server, server, sizeof(server));
 	if (res->status == RV_HANDOFF_RESTORED)
 		rv_info("flow %s > %s: restored and adopted in %lld ms "
-		    "(handoff %llu)", client, server,
+		    "(handoff %llu; %zu client bytes queued, %zu server bytes "
+		    "sent again)", client, server,
 		    (long long)(rv_agent_now_ms() - started_ms),
-		    (unsigned long long)h->id);
+		    (unsigned long long)h->id, c->recv_queue_len,
+		    c->unacked_len);
 	else
 		rv_err("flow %s > %s: not restored: %s (handoff %llu)",
 		    client, server, res->reason, (unsigned long long)h->id);
@@ -65,35 +67,17 @@ run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
 {
 	char addr[RV_ADDR_STRLEN], why[200];
 	size_t i, restored = 0;
-	bool added = false;
 	int rc;
 
 	rv_addr_format(&h->server, addr, sizeof(addr));
 	for (i = 0; i < h->conn_count; i++) {
 		rc = rv_agent_restore_conn(agent, id, h, &h->conns[i],
 		    received_ms, &results[i]);
-		/*
-		 * NOTE: connect() from an address that is not local yet needs
-		 * IP_TRANSPARENT, which rv_tcp_repair_restore() does not set
-		 * (only IP_FREEBIND), so Linux returns ENETUNREACH. Until it
-		 * does, the address is added first, and a client segment that
-		 * arrives before the last restore can meet a reset.
-		 */
-		if (rc == -ENETUNREACH && !added) {
-			rv_warn("identity %s: restore needs the address first "
-			    "(no IP_TRANSPARENT); adding it before the "
-			    "restores", addr);
-			if (add_identity_address(id, h, why, sizeof(why)) == 0) {
-				added = true;
-				rc = rv_agent_restore_conn(agent, id, h,
-				    &h->conns[i], received_ms, &results[i]);
-			}
-		}
 		if (rc == 0)
 			restored++;
 		log_conn_result(h, &h->conns[i], &results[i], received_ms);
 	}
-	if (!added && add_identity_address(id, h, why, sizeof(why)) != 0) {
+	if (add_identity_address(id, h, why, sizeof(why)) != 0) {
 		/* The sockets stay with their services; the address must
 		 * then be added by hand (ip addr add). */
 		rv_err("identity %s: address not added: %s", addr, why);

@@ -19,6 +19,7 @@
 #include <rte_mbuf.h>
 
 #include "daemon.h"
+#include "ckpt_store.h"
 #include "handoff.h"
 #include "inject.h"
 #include "log.h"
@@ -40,6 +41,7 @@ struct conn_copy {
 	uint16_t server_window_raw;
 	uint8_t *c2s;
 	uint8_t *s2c;
+	uint8_t *material;		/* checkpoints, for SSH */
 	bool recoverable;
 	char reason[RV_HANDOFF_REASON_MAX + 1];
 	char tuple[2 * RV_ENDPOINT_STRLEN + 4];
@@ -158,6 +160,15 @@ run_fence(struct rv_migration *m, const struct rv_server *srv)
 }
 
 static void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void
 endpoint_of(struct rv_endpoint *ep, uint8_t family, const uint8_t *addr,
     uint16_t port)
 {
@@ -176,17 +187,46 @@ unrecoverable_reason(const struct rv_flow *flow, char *buf, size_t len)
 
 	if (flow->state != RV_FLOW_ESTABLISHED)
 		return rv_flow_state_name(flow->state);
-	if (flow->unrec != 0) {
-		rv_flow_unrec_describe(flow, buf, len);
+	if (!rv_flow_recoverable(flow, buf, len))
 		return buf;
-	}
 	if (!c->syn.seen || !s->syn.seen)
 		return "handshake not seen";
 	if (rv_stream_log_seq(&s->log, s->log.contig_end) != s->snd_nxt)
 		return "server bytes missing from the capture";
-	if (s->log.base > 0 || c->log.base > 0)
-		return "log trimmed and no checkpoint to resume from";
 	return NULL;
+}
+
+/*
+ * Copies the checkpoints a backup needs, from the resume base to the
+ * newest, as the opaque material: a u32 count, then each signed message as
+ * a u32 length and its bytes (big-endian lengths).
+ */
+static int
+copy_checkpoints(struct conn_copy *cc, const struct rv_flow *flow)
+{
+	int base = rv_flow_ckpt_base(flow), i;
+	size_t len = 4, off = 4;
+	uint8_t *p;
+
+	if (flow->stream_resume || base < 0)
+		return 0;
+	for (i = base; i < flow->ckpts.count; i++)
+		len += 4 + flow->ckpts.items[i]->len;
+	p = malloc(len);
+	if (p == NULL)
+		return -ENOMEM;
+	put_be32(p, (uint32_t)(flow->ckpts.count - base));
+	for (i = base; i < flow->ckpts.count; i++) {
+		const struct rv_ckpt *ck = flow->ckpts.items[i];
+
+		put_be32(p + off, ck->len);
+		memcpy(p + off + 4, ck->data, ck->len);
+		off += 4 + ck->len;
+	}
+	cc->material = p;
+	cc->hc.material = p;
+	cc->hc.material_len = len;
+	return 0;
 }
 
 /* Copies what the handoff needs of one flow. Table lock held. */
@@ -264,7 +304,15 @@ copy_flow(struct conn_copy *cc, const struct rv_flow *flow, uint64_t now_ns)
 		queue_off = c->log.contig_end;
 	hc->recv_queue = cc->c2s + (queue_off - c->log.base);
 	hc->recv_queue_len = (size_t)(c->log.contig_end - queue_off);
+	/* The service replays the log and reads the queue from the socket,
+	 * so the log stops where the queue starts: no byte is seen twice. */
+	hc->c2s.len = (size_t)(queue_off - c->log.base);
 	cc->server_window_raw = s->window_raw;
+	if (copy_checkpoints(cc, flow) != 0) {
+		snprintf(cc->reason, sizeof(cc->reason), "cannot copy the "
+		    "checkpoints");
+		return -ENOMEM;
+	}
 	cc->recoverable = true;
 	return 0;
 }
@@ -297,6 +345,7 @@ free_conns(struct conn_list *list)
 	for (i = 0; i < list->n; i++) {
 		free(list->conns[i].c2s);
 		free(list->conns[i].s2c);
+		free(list->conns[i].material);
 	}
 	free(list->conns);
 	list->conns = NULL;
@@ -371,67 +420,50 @@ fail:
 	return err;
 }
 
-/* Sends the recoverable connections to the backup's agent and counts the
- * outcome of each. Returns 0 when the agent answered. */
-static int
-hand_off(struct rv_migration *m, struct conn_list *list)
+/* True if cc goes in the handoff of server address addr. */
+static bool
+in_handoff(const struct conn_copy *cc, const struct rv_addr *addr)
 {
-	struct rv_daemon *d = m->daemon;
-	const struct rv_backup *backup = &d->config->backups[m->backup];
-	const struct rv_server *srv = &d->config->servers[m->server];
-	struct rv_handoff_reply reply;
-	struct rv_handoff h;
-	char agent[RV_ENDPOINT_STRLEN];
-	size_t i, j, n = 0;
-	int fd, rc;
+	return cc->recoverable && rv_addr_equal(&cc->hc.server.addr, addr);
+}
 
-	memset(&h, 0, sizeof(h));
-	snprintf(h.appliance, sizeof(h.appliance), "%s",
-	    d->config->handoff.name);
-	h.id = m->id;
-	h.server = srv->addresses[0];
-	h.conns = calloc(list->n + 1, sizeof(*h.conns));
-	if (h.conns == NULL)
-		return -ENOMEM;
-	for (i = 0; i < list->n; i++)
-		if (list->conns[i].recoverable)
-			h.conns[n++] = list->conns[i].hc;
-	h.conn_count = n;
-	rv_endpoint_format(&backup->agent, agent, sizeof(agent));
-	say(m, "handoff: %zu connections to backup %s (agent %s)", n,
-	    backup->name, agent);
-	fd = connect_agent(&backup->agent, (int)d->config->handoff.timeout_ms);
-	if (fd < 0) {
-		say(m, "handoff: cannot connect to agent %s: %s", agent,
-		    strerror(-fd));
-		free(h.conns);
-		return fd;
-	}
-	rc = rv_handoff_exchange(fd, &h, d->handoff_key,
-	    (int)d->config->handoff.timeout_ms, &reply);
-	close(fd);
-	free(h.conns);
-	if (rc != 0) {
-		say(m, "handoff: agent %s: %s", agent, rv_handoff_strerror(rc));
-		return rc;
-	}
-	if (reply.rejected) {
-		say(m, "handoff: agent %s rejected the handoff: %s", agent,
-		    reply.reason);
-		rv_handoff_reply_clear(&reply);
-		return -EPERM;
-	}
-	/* Results come in the order the connections were sent. */
-	for (i = 0, j = 0; i < list->n; i++) {
+/* Marks the connections of one handoff failed, with reason. */
+static void
+fail_handoff(struct rv_migration *m, struct conn_list *list,
+    const struct rv_addr *addr, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < list->n; i++) {
 		struct conn_copy *cc = &list->conns[i];
 
-		if (!cc->recoverable)
+		if (!in_handoff(cc, addr))
 			continue;
-		if (j >= reply.result_count ||
-		    reply.results[j].status != RV_HANDOFF_RESTORED) {
+		cc->recoverable = false;
+		snprintf(cc->reason, sizeof(cc->reason), "%.200s", reason);
+		m->failed++;
+		say(m, "flow %" PRIu64 " %s: not moved: %s", cc->flow_id,
+		    cc->tuple, reason);
+	}
+}
+
+/* Counts the agent's result for each connection sent, in sending order. */
+static void
+count_results(struct rv_migration *m, struct conn_list *list,
+    const struct rv_addr *addr, const struct rv_handoff_reply *reply)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < list->n; i++) {
+		struct conn_copy *cc = &list->conns[i];
+
+		if (!in_handoff(cc, addr))
+			continue;
+		if (j >= reply->result_count ||
+		    reply->results[j].status != RV_HANDOFF_RESTORED) {
 			cc->recoverable = false;
 			snprintf(cc->reason, sizeof(cc->reason), "%s",
-			    j < reply.result_count ? reply.results[j].reason :
+			    j < reply->result_count ? reply->results[j].reason :
 			    "no result from the agent");
 			m->failed++;
 			say(m, "flow %" PRIu64 " %s: restore failed: %s",
@@ -441,8 +473,73 @@ hand_off(struct rv_migration *m, struct conn_list *list)
 		}
 		j++;
 	}
+}
+
+/*
+ * Hands server address addr and its recoverable connections to the
+ * backup's agent, which restores them and then takes the address (also
+ * with no connection: the backup serves the address from now on). Returns
+ * 0 when the agent restored what it could.
+ */
+static int
+hand_off(struct rv_migration *m, struct conn_list *list,
+    const struct rv_addr *addr)
+{
+	struct rv_daemon *d = m->daemon;
+	const struct rv_backup *backup = &d->config->backups[m->backup];
+	char agent[RV_ENDPOINT_STRLEN], text[RV_ADDR_STRLEN], why[256];
+	struct rv_handoff_reply reply;
+	struct rv_handoff h;
+	size_t i, n = 0;
+	int fd, rc;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.appliance, sizeof(h.appliance), "%s",
+	    d->config->handoff.name);
+	h.id = m->id;
+	h.server = *addr;
+	h.conns = calloc(list->n + 1, sizeof(*h.conns));
+	if (h.conns == NULL)
+		return -ENOMEM;
+	for (i = 0; i < list->n; i++)
+		if (in_handoff(&list->conns[i], addr))
+			h.conns[n++] = list->conns[i].hc;
+	h.conn_count = n;
+	rv_endpoint_format(&backup->agent, agent, sizeof(agent));
+	rv_addr_format(addr, text, sizeof(text));
+	say(m, "handoff: %s with %zu connections to backup %s (agent %s)",
+	    text, n, backup->name, agent);
+	fd = connect_agent(&backup->agent, (int)d->config->handoff.timeout_ms);
+	if (fd < 0) {
+		rc = fd;
+		snprintf(why, sizeof(why), "cannot connect to agent %s: %s",
+		    agent, strerror(-fd));
+		goto fail;
+	}
+	rc = rv_handoff_exchange(fd, &h, d->handoff_key,
+	    (int)d->config->handoff.timeout_ms, &reply);
+	close(fd);
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "agent %s: %s", agent,
+		    rv_handoff_strerror(rc));
+		goto fail;
+	}
+	if (reply.rejected) {
+		snprintf(why, sizeof(why), "agent %s rejected the handoff: "
+		    "%.100s", agent, reply.reason);
+		rv_handoff_reply_clear(&reply);
+		rc = -EPERM;
+		goto fail;
+	}
+	count_results(m, list, addr, &reply);
 	rv_handoff_reply_clear(&reply);
+	free(h.conns);
 	return 0;
+fail:
+	say(m, "handoff: %s", why);
+	fail_handoff(m, list, addr, why);
+	free(h.conns);
+	return rc;
 }
 
 static int
@@ -557,6 +654,7 @@ migrate_thread(void *arg)
 	struct rv_daemon *d = m->daemon;
 	const struct rv_server *srv = &d->config->servers[m->server];
 	struct conn_list list;
+	size_t a, handed = 0;
 	uint64_t ms;
 	int errors;
 
@@ -571,13 +669,19 @@ migrate_thread(void *arg)
 		goto out;
 	}
 	say(m, "handoff: %zu connections of server %s", list.n, srv->name);
-	if (hand_off(m, &list) != 0) {
-		m->failed += (uint32_t)list.n;
+	report_unrecoverable(m, &list);
+	for (a = 0; a < srv->address_count; a++)
+		if (hand_off(m, &list, &srv->addresses[a]) == 0)
+			handed++;
+	if (handed == 0) {
+		/* No agent took any address: announcing the backup now would
+		 * send every client to a host that does not answer. */
+		say(m, "summary: nothing moved; %u not recoverable, %u failed",
+		    m->not_recoverable, m->failed);
 		set_state(m, RV_MIGRATE_FAILED);
 		free_conns(&list);
 		goto out;
 	}
-	report_unrecoverable(m, &list);
 	set_state(m, RV_MIGRATE_ANNOUNCING);
 	errors = announce(m);
 	nudge_clients(m, &list);

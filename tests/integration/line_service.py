@@ -17,7 +17,7 @@ continues where the primary's instance stopped.
 --control  a Unix socket for tests: the command "freeze DIR" dumps every
            connection with `DUMP_TOOL dump FD DIR/conn-K` (TCP_REPAIR, so
            the socket stays silent), writes the bytes the service consumed
-           and wrote to DIR/conn-K.c2s and DIR/conn-K.s2c, answers
+           and wrote to DIR/conn-K.c2s and DIR/conn-K.s2c, replies
            "frozen COUNT" and exits, as a host that died would stop.
 
 It prints "ready" on stdout once its sockets listen. Run with

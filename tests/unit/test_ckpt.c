@@ -586,7 +586,7 @@ heartbeat_state_and_replays(void **state)
 static void
 parse_openssh_public_key(void **state)
 {
-	/* ssh-keygen output for the key with seed 0x01..0x20. */
+	/* The line ssh-keygen would write for the test host key. */
 	char line[256];
 	uint8_t blob[51], pk[32];
 	unsigned char b64[80];

@@ -482,7 +482,10 @@ no_checkpoint_not_recoverable(void **state)
 	assert_false(rv_flow_recoverable(&f->flow, why, sizeof(why)));
 	assert_string_equal(why, "no checkpoint yet");
 	assert_int_equal(f->flow.dir[RV_DIR_C2S].log.base, 0);
-	file_ckpt(f, 1, 1000, 0);
+	file_ckpt(f, 1, 2000, 0);
+	assert_false(rv_flow_recoverable(&f->flow, why, sizeof(why)));
+	assert_string_equal(why, "checkpoint 1 is ahead of the capture");
+	send_data(f, RV_DIR_C2S, 1000, 1000);
 	assert_true(rv_flow_recoverable(&f->flow, why, sizeof(why)));
 	assert_string_equal(why, "-");
 }
