@@ -108,6 +108,8 @@ rv_capture_init(struct rv_capture *cap, int socket_id)
 				memset(&key, 0, sizeof(key));
 				key.family = srv->addresses[a].family;
 				key.port = srv->ports[p];
+				cap->port_bits[key.port >> 6] |=
+				    1ull << (key.port & 63);
 				memcpy(key.addr, srv->addresses[a].bytes, 16);
 				if (rte_hash_add_key_data(cap->services, &key,
 				    (void *)(uintptr_t)i) < 0)
@@ -124,6 +126,12 @@ rv_capture_fini(struct rv_capture *cap)
 	rte_hash_free(cap->services);
 	cap->services = NULL;
 	rv_ckpt_store_fini(&cap->ckpt);
+}
+
+static inline bool
+port_monitored(const struct rv_capture *cap, uint16_t port)
+{
+	return (cap->port_bits[port >> 6] >> (port & 63)) & 1;
 }
 
 /* Returns the server index of address:port, or -1 if not monitored. */
@@ -192,29 +200,45 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 	bool created;
 	int dir, server;
 
-	dir = classify(cap, pkt, &key, &server);
-	if (dir < 0) {
-		cap->stats.tcp_other++;
-		return;
+	flow = rv_flow_table_lookup_pkt(table, pkt, &dir);
+	if (flow == NULL) {
+		/* Most unmonitored traffic stops at the port bitmap. */
+		if (!port_monitored(cap, pkt->dport) &&
+		    !port_monitored(cap, pkt->sport)) {
+			cap->stats.tcp_other++;
+			return;
+		}
+		dir = classify(cap, pkt, &key, &server);
+		if (dir < 0) {
+			cap->stats.tcp_other++;
+			return;
+		}
+		flow = rv_flow_table_get(table, &key, (uint16_t)server, pkt,
+		    dir, now_ns, &created);
+		if (flow == NULL) {
+			cap->stats.tcp_monitored++;
+			return;
+		}
+		flow->stream_resume =
+		    cap->config->servers[server].resume == RV_RESUME_STREAM;
 	}
 	cap->stats.tcp_monitored++;
 	if (pkt->opts.malformed)
 		cap->stats.bad_options++;
-	flow = rv_flow_table_get(table, &key, (uint16_t)server, pkt, dir,
-	    now_ns, &created);
-	if (flow == NULL)
-		return;
 	if (rv_flow_track(flow, &ctx, pkt, dir)) {
 		/* A new connection reuses the ports of an old one. */
+		bool stream_resume = flow->stream_resume;
+
+		key = flow->key;
+		server = flow->server;
 		rv_flow_free(flow, &table->alloc);
 		rv_flow_init(flow, &key, table->next_id++, (uint16_t)server,
 		    pkt, dir, now_ns);
+		flow->stream_resume = stream_resume;
 		(void)rv_flow_track(flow, &ctx, pkt, dir);
 	}
 	/* The Ethernet source is 6 bytes into the frame, before any tag. */
 	memcpy(flow->mac[dir], pkt->l3 - 4 * pkt->n_vlans - 8, 6);
-	flow->stream_resume =
-	    cap->config->servers[server].resume == RV_RESUME_STREAM;
 }
 
 /* Files a verified checkpoint with its connection, which must exist. */

@@ -42,6 +42,7 @@ struct rte_hash;
 struct rv_capture {
 	const struct rv_config *config;
 	struct rte_hash *services;	/* monitored address:port -> server */
+	uint64_t port_bits[65536 / 64];	/* ports some server listens on */
 	struct rv_flow_table *table;
 	uint16_t port;			/* mirror port id */
 	uint16_t burst_size;

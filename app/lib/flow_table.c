@@ -13,6 +13,40 @@
 #include "flow_table.h"
 #include "log.h"
 
+/*
+ * The hash key: both endpoints in a fixed order (the lower address first,
+ * then the lower port), so one lookup finds a connection whichever way the
+ * segment goes, before anyone knows which end is the server.
+ */
+struct flow_hkey {
+	uint8_t family;
+	uint8_t pad[3];
+	uint16_t port[2];
+	uint8_t addr[2][16];
+};
+
+static inline void
+hkey_make(struct flow_hkey *h, uint8_t family, const uint8_t *a,
+    uint16_t a_port, const uint8_t *b, uint16_t b_port)
+{
+	int cmp = memcmp(a, b, 16);
+	int swap = cmp > 0 || (cmp == 0 && a_port > b_port);
+
+	h->family = family;
+	memset(h->pad, 0, sizeof(h->pad));
+	h->port[0] = swap ? b_port : a_port;
+	h->port[1] = swap ? a_port : b_port;
+	memcpy(h->addr[0], swap ? b : a, 16);
+	memcpy(h->addr[1], swap ? a : b, 16);
+}
+
+static inline void
+hkey_of(struct flow_hkey *h, const struct rv_flow_key *key)
+{
+	hkey_make(h, key->family, key->server, key->server_port, key->client,
+	    key->client_port);
+}
+
 static void *
 chunk_get(void *ctx)
 {
@@ -49,7 +83,7 @@ rv_flow_table_create(uint32_t capacity, uint64_t log_total,
 	struct rte_hash_parameters params = {
 		.name = "revenant_flows",
 		.entries = capacity,
-		.key_len = sizeof(struct rv_flow_key),
+		.key_len = sizeof(struct flow_hkey),
 		.hash_func = rte_jhash,
 		.hash_func_init_val = random_seed(),
 		.socket_id = socket_id,
@@ -130,16 +164,18 @@ rv_flow_table_get(struct rv_flow_table *table, const struct rv_flow_key *key,
     uint16_t server, const struct rv_pkt *pkt, int dir, uint64_t now_ns,
     bool *created)
 {
+	struct flow_hkey h;
 	int32_t pos;
 
 	*created = false;
-	pos = rte_hash_lookup(table->hash, key);
+	hkey_of(&h, key);
+	pos = rte_hash_lookup(table->hash, &h);
 	if (pos >= 0)
 		return &table->flows[pos];
 	/* A reset of a connection we never saw needs no entry. */
 	if (pkt->tcp_flags & RV_TCP_RST)
 		return NULL;
-	pos = rte_hash_add_key(table->hash, key);
+	pos = rte_hash_add_key(table->hash, &h);
 	if (pos < 0) {
 		table->table_full++;
 		return NULL;
@@ -155,16 +191,42 @@ struct rv_flow *
 rv_flow_table_lookup(struct rv_flow_table *table,
     const struct rv_flow_key *key)
 {
-	int32_t pos = rte_hash_lookup(table->hash, key);
+	struct flow_hkey h;
+	int32_t pos;
 
+	hkey_of(&h, key);
+	pos = rte_hash_lookup(table->hash, &h);
 	return pos >= 0 ? &table->flows[pos] : NULL;
+}
+
+struct rv_flow *
+rv_flow_table_lookup_pkt(struct rv_flow_table *table,
+    const struct rv_pkt *pkt, int *dir)
+{
+	struct rv_flow *flow;
+	struct flow_hkey h;
+	int32_t pos;
+
+	hkey_make(&h, pkt->ip_version, pkt->src, pkt->sport, pkt->dst,
+	    pkt->dport);
+	pos = rte_hash_lookup(table->hash, &h);
+	if (pos < 0)
+		return NULL;
+	flow = &table->flows[pos];
+	*dir = pkt->sport == flow->key.client_port &&
+	    memcmp(pkt->src, flow->key.client, 16) == 0 ? RV_DIR_C2S :
+	    RV_DIR_S2C;
+	return flow;
 }
 
 void
 rv_flow_table_remove(struct rv_flow_table *table, struct rv_flow *flow)
 {
+	struct flow_hkey h;
+
 	rv_flow_free(flow, &table->alloc);
-	if (rte_hash_del_key(table->hash, &flow->key) >= 0)
+	hkey_of(&h, &flow->key);
+	if (rte_hash_del_key(table->hash, &h) >= 0)
 		table->count--;
 	memset(flow, 0, sizeof(*flow));
 }

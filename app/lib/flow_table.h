@@ -65,6 +65,15 @@ struct rv_flow *rv_flow_table_get(struct rv_flow_table *table,
 struct rv_flow *rv_flow_table_lookup(struct rv_flow_table *table,
     const struct rv_flow_key *key);
 
+/*
+ * Returns the flow a TCP segment belongs to, whichever its direction, and
+ * sets *dir; NULL if the connection is not tracked. One hash lookup, so
+ * the capture lcore calls it before it asks which end is the server.
+ * Lock held.
+ */
+struct rv_flow *rv_flow_table_lookup_pkt(struct rv_flow_table *table,
+    const struct rv_pkt *pkt, int *dir);
+
 /* Removes flow from the table and frees its logs and checkpoints. Lock
  * held. */
 void rv_flow_table_remove(struct rv_flow_table *table, struct rv_flow *flow);
