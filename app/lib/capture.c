@@ -2,7 +2,9 @@
 #include <string.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -10,6 +12,7 @@
 #include <rte_hash.h>
 #include <rte_jhash.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 
 #include "capture.h"
 #include "log.h"
@@ -34,16 +37,38 @@ struct service_key {
 /* How often the capture lcore sweeps the flow table. */
 #define CAPTURE_SWEEP_NS	(100ull * 1000 * 1000)
 
+/* Empty polls in a row before an idle kernel-ring port sleeps. */
+#define CAPTURE_IDLE_POLLS	16
+
+/*
+ * Sleep between polls of an idle kernel-ring port, in microseconds; the
+ * timer slack of the thread (50 us by default on Linux) comes on top. At
+ * 1 Mpps about 100 frames arrive meanwhile, far fewer than the thousands
+ * of slots of an af_packet or af_xdp ring.
+ */
+#define CAPTURE_IDLE_SLEEP_US	50
+
+/*
+ * Nanoseconds per TSC cycle as a 32.32 fixed-point number, set on first
+ * use. A multiply and a shift replace the two 64-bit divisions that the
+ * capture lcore would otherwise pay on every poll. Every thread computes
+ * the same value, so a race on the first use only stores it twice.
+ */
+static uint64_t tsc_to_ns_mult;
+
 uint64_t
 rv_capture_now_ns(void)
 {
-	static uint64_t hz;
-	uint64_t tsc = rte_get_tsc_cycles();
+	uint64_t mult = __atomic_load_n(&tsc_to_ns_mult, __ATOMIC_RELAXED);
 
-	if (hz == 0)
-		hz = rte_get_tsc_hz();
-	/* Split the product so that it does not overflow 64 bits. */
-	return (tsc / hz) * 1000000000ull + (tsc % hz) * 1000000000ull / hz;
+	if (mult == 0) {
+		mult = (uint64_t)((((unsigned __int128)1000000000u) << 32) /
+		    rte_get_tsc_hz());
+		__atomic_store_n(&tsc_to_ns_mult, mult, __ATOMIC_RELAXED);
+	}
+	/* The 128-bit product does not overflow for any 64-bit TSC. */
+	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * mult) >>
+	    32);
 }
 
 static int
@@ -66,6 +91,29 @@ init_ckpt_store(struct rv_capture *cap)
 	return 0;
 }
 
+/*
+ * Lets the capture lcore sleep when idle only on ports that read a kernel
+ * ring: af_packet and af_xdp. A NIC's descriptor ring fills within tens of
+ * microseconds at line rate, so a hardware port keeps busy polling.
+ */
+static void
+set_idle_sleep(struct rv_capture *cap)
+{
+	struct rte_eth_dev_info info;
+
+	cap->idle_sleep_us = 0;
+	if (rte_eth_dev_info_get(cap->port, &info) != 0 ||
+	    info.driver_name == NULL)
+		return;
+	if (strcmp(info.driver_name, "net_af_packet") == 0 ||
+	    strcmp(info.driver_name, "net_af_xdp") == 0)
+		cap->idle_sleep_us = CAPTURE_IDLE_SLEEP_US;
+	rv_info("capture: port %u (%s) %s when idle", cap->port,
+	    info.driver_name, cap->idle_sleep_us != 0 ?
+	    "sleeps " RTE_STR(CAPTURE_IDLE_SLEEP_US) " us between polls" :
+	    "busy-polls");
+}
+
 int
 rv_capture_init(struct rv_capture *cap, int socket_id)
 {
@@ -79,6 +127,10 @@ rv_capture_init(struct rv_capture *cap, int socket_id)
 	struct service_key key;
 	uint32_t entries = 0, seed;
 	size_t i, a, p;
+
+	cap->seen = calloc(cfg->server_count, sizeof(*cap->seen));
+	if (cap->seen == NULL)
+		return -ENOMEM;
 
 	for (i = 0; i < cfg->server_count; i++)
 		entries += (uint32_t)(cfg->servers[i].address_count *
@@ -117,6 +169,7 @@ rv_capture_init(struct rv_capture *cap, int socket_id)
 			}
 		}
 	}
+	set_idle_sleep(cap);
 	return init_ckpt_store(cap);
 }
 
@@ -126,6 +179,8 @@ rv_capture_fini(struct rv_capture *cap)
 	rte_hash_free(cap->services);
 	cap->services = NULL;
 	rv_ckpt_store_fini(&cap->ckpt);
+	free(cap->seen);
+	cap->seen = NULL;
 }
 
 static inline bool
@@ -184,9 +239,15 @@ classify(const struct rv_capture *cap, const struct rv_pkt *pkt,
 	return -1;
 }
 
+/*
+ * Files one TCP segment. flow is the segment's connection if a lookup
+ * already found it, else NULL: then the table is searched again only if
+ * *table_grew says that an earlier frame of the batch added a connection,
+ * which may be this one. Sets *table_grew when this segment adds one.
+ */
 static void
 capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
-    uint64_t now_ns)
+    struct rv_flow *flow, bool *table_grew, uint64_t now_ns)
 {
 	struct rv_flow_table *table = cap->table;
 	struct rv_flow_ctx ctx = {
@@ -196,11 +257,13 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 		.now_ns = now_ns,
 	};
 	struct rv_flow_key key;
-	struct rv_flow *flow;
 	bool created;
 	int dir, server;
 
-	flow = rv_flow_table_lookup_pkt(table, pkt, &dir);
+	if (flow != NULL)
+		dir = rv_flow_pkt_dir(flow, pkt);
+	else if (*table_grew)
+		flow = rv_flow_table_lookup_pkt(table, pkt, &dir);
 	if (flow == NULL) {
 		/* Most unmonitored traffic stops at the port bitmap. */
 		if (!port_monitored(cap, pkt->dport) &&
@@ -219,6 +282,7 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 			cap->stats.tcp_monitored++;
 			return;
 		}
+		*table_grew = *table_grew || created;
 		flow->stream_resume =
 		    cap->config->servers[server].resume == RV_RESUME_STREAM;
 	}
@@ -239,6 +303,8 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 	}
 	/* The Ethernet source is 6 bytes into the frame, before any tag. */
 	memcpy(flow->mac[dir], pkt->l3 - 4 * pkt->n_vlans - 8, 6);
+	if (dir == RV_DIR_S2C && cap->seen != NULL)
+		cap->seen[flow->server].frame_ns = now_ns;
 }
 
 /* Files a verified checkpoint with its connection, which must exist. */
@@ -291,16 +357,57 @@ capture_udp(struct rv_capture *cap, const struct rv_pkt *pkt,
 		file_checkpoint(cap, ckpt, now_ns);
 }
 
-void
-rv_capture_frame(struct rv_capture *cap, const uint8_t *frame, uint32_t len,
+static uint64_t
+mac_word(const uint8_t *mac)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		v = v << 8 | mac[i];
+	return v;
+}
+
+/* Records ARP that a server sends, and our own probes coming back through
+ * the mirror, which prove that the mirror works. ARP is rare: a linear
+ * search of the servers' addresses costs nothing. */
+static void
+capture_arp(struct rv_capture *cap, const struct rv_pkt *pkt,
     uint64_t now_ns)
 {
-	struct rv_pkt pkt;
-	int kind;
+	const struct rv_config *cfg = cap->config;
+	uint64_t sender = mac_word(pkt->arp.sha);
+	const uint8_t *ip = sender == cap->inject_mac ? pkt->arp.tpa :
+	    pkt->arp.spa;
+	size_t i, a;
 
+	if (cap->seen == NULL)
+		return;
+	for (i = 0; i < cfg->server_count; i++) {
+		const struct rv_server *srv = &cfg->servers[i];
+
+		for (a = 0; a < srv->address_count; a++) {
+			if (srv->addresses[a].family != 4 ||
+			    memcmp(srv->addresses[a].bytes, ip, 4) != 0)
+				continue;
+			if (sender == cap->inject_mac) {
+				cap->seen[i].own_probe_ns = now_ns;
+			} else {
+				cap->seen[i].arp_mac = sender;
+				cap->seen[i].arp_ns = now_ns;
+			}
+			return;
+		}
+	}
+}
+
+/* Counts and files one parsed frame; kind is what rv_pkt_parse() returned. */
+static void
+capture_parsed(struct rv_capture *cap, const struct rv_pkt *pkt, int kind,
+    uint32_t len, struct rv_flow *flow, bool *table_grew, uint64_t now_ns)
+{
 	cap->stats.frames++;
 	cap->stats.bytes += len;
-	kind = rv_pkt_parse(frame, len, &pkt);
 	if (kind < 0) {
 		if (-kind < RV_PKT_ERR__COUNT)
 			cap->stats.parse_errors[-kind]++;
@@ -308,13 +415,14 @@ rv_capture_frame(struct rv_capture *cap, const uint8_t *frame, uint32_t len,
 	}
 	switch (kind) {
 	case RV_PKT_TCP:
-		capture_tcp(cap, &pkt, now_ns);
+		capture_tcp(cap, pkt, flow, table_grew, now_ns);
 		break;
 	case RV_PKT_UDP:
-		capture_udp(cap, &pkt, now_ns);
+		capture_udp(cap, pkt, now_ns);
 		break;
 	case RV_PKT_ARP:
 		cap->stats.arp++;
+		capture_arp(cap, pkt, now_ns);
 		break;
 	default:
 		cap->stats.other++;
@@ -322,18 +430,29 @@ rv_capture_frame(struct rv_capture *cap, const uint8_t *frame, uint32_t len,
 	}
 }
 
+void
+rv_capture_frame(struct rv_capture *cap, const uint8_t *frame, uint32_t len,
+    uint64_t now_ns)
+{
+	struct rv_flow *flow = NULL;
+	bool table_grew = false;
+	struct rv_pkt pkt;
+	int kind, dir;
+
+	kind = rv_pkt_parse(frame, len, &pkt);
+	if (kind == RV_PKT_TCP)
+		flow = rv_flow_table_lookup_pkt(cap->table, &pkt, &dir);
+	capture_parsed(cap, &pkt, kind, len, flow, &table_grew, now_ns);
+}
+
+/* Files a frame of several segments after copying it into one buffer. */
 static void
-capture_mbuf(struct rv_capture *cap, struct rte_mbuf *m, uint64_t now_ns)
+capture_chained(struct rv_capture *cap, struct rte_mbuf *m, uint64_t now_ns)
 {
 	static uint8_t linear[CAPTURE_LINEAR_MAX];
 	const uint8_t *frame;
 	uint32_t len = rte_pktmbuf_pkt_len(m);
 
-	if (m->nb_segs == 1) {
-		rv_capture_frame(cap, rte_pktmbuf_mtod(m, const uint8_t *),
-		    rte_pktmbuf_data_len(m), now_ns);
-		return;
-	}
 	cap->stats.multi_segment++;
 	if (len > sizeof(linear)) {
 		/* Parse the part that fits: a longer frame shows up as
@@ -346,13 +465,103 @@ capture_mbuf(struct rv_capture *cap, struct rte_mbuf *m, uint64_t now_ns)
 		rv_capture_frame(cap, frame, len, now_ns);
 }
 
+/* Fetches the cache lines of flow that filing a segment touches: the
+ * head, and the first three lines of each direction (struct rv_flow). */
+static inline void
+prefetch_flow(const struct rv_flow *flow)
+{
+	const char *d0 = (const char *)&flow->dir[0];
+	const char *d1 = (const char *)&flow->dir[1];
+
+	rte_prefetch0(flow);
+	rte_prefetch0((const char *)flow + RTE_CACHE_LINE_SIZE);
+	rte_prefetch0(d0);
+	rte_prefetch0(d0 + RTE_CACHE_LINE_SIZE);
+	rte_prefetch0(d0 + 2 * RTE_CACHE_LINE_SIZE);
+	rte_prefetch0(d1);
+	rte_prefetch0(d1 + RTE_CACHE_LINE_SIZE);
+	rte_prefetch0(d1 + 2 * RTE_CACHE_LINE_SIZE);
+	rte_prefetch0(d1 + 3 * RTE_CACHE_LINE_SIZE);
+}
+
+/* A frame of several segments: parsed when its turn comes, not ahead. */
+#define KIND_CHAINED	INT32_MIN
+
+/*
+ * Files up to RV_FLOW_TABLE_BULK_MAX frames in three passes: parse them
+ * all, look up the connections of the TCP segments together and prefetch
+ * those flows, then file each frame in order. Filing stays in arrival
+ * order, so the result equals that of rv_capture_frame() frame by frame.
+ * Lock held.
+ */
+static void
+capture_batch(struct rv_capture *cap, struct rte_mbuf **mbufs, uint16_t n,
+    uint64_t now_ns)
+{
+	struct rv_pkt pkts[RV_FLOW_TABLE_BULK_MAX];
+	const struct rv_pkt *tcp[RV_FLOW_TABLE_BULK_MAX];
+	struct rv_flow *found[RV_FLOW_TABLE_BULK_MAX];
+	struct rv_flow *flows[RV_FLOW_TABLE_BULK_MAX];
+	uint8_t tcp_index[RV_FLOW_TABLE_BULK_MAX];
+	int kinds[RV_FLOW_TABLE_BULK_MAX];
+	bool table_grew = false;
+	uint16_t i, n_tcp = 0;
+
+	for (i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void *));
+	for (i = 0; i < n; i++) {
+		flows[i] = NULL;
+		if (mbufs[i]->nb_segs != 1) {
+			kinds[i] = KIND_CHAINED;
+			continue;
+		}
+		kinds[i] = rv_pkt_parse(rte_pktmbuf_mtod(mbufs[i],
+		    const uint8_t *), rte_pktmbuf_data_len(mbufs[i]), &pkts[i]);
+		if (kinds[i] == RV_PKT_TCP) {
+			tcp_index[n_tcp] = (uint8_t)i;
+			tcp[n_tcp++] = &pkts[i];
+		}
+	}
+	rv_flow_table_lookup_bulk(cap->table, tcp, n_tcp, found);
+	for (i = 0; i < n_tcp; i++) {
+		flows[tcp_index[i]] = found[i];
+		if (found[i] != NULL)
+			prefetch_flow(found[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (kinds[i] == KIND_CHAINED)
+			capture_chained(cap, mbufs[i], now_ns);
+		else
+			capture_parsed(cap, &pkts[i], kinds[i],
+			    rte_pktmbuf_data_len(mbufs[i]), flows[i],
+			    &table_grew, now_ns);
+	}
+}
+
+/*
+ * Sleeps between polls of an idle port whose frames wait in a kernel ring
+ * (see set_idle_sleep()). A busy-polling lcore that shares its core with
+ * the kernel's receive work, or with anything else, takes the CPU time
+ * that would fill the ring.
+ */
+static void
+idle_wait(const struct rv_capture *cap, unsigned int *empty_polls)
+{
+	struct timespec ts = { 0, (long)cap->idle_sleep_us * 1000 };
+
+	if (cap->idle_sleep_us == 0 || ++*empty_polls < CAPTURE_IDLE_POLLS)
+		return;
+	nanosleep(&ts, NULL);
+}
+
 int
 rv_capture_lcore(void *arg)
 {
 	struct rv_capture *cap = arg;
 	struct rte_mbuf *burst[512];
 	uint64_t now_ns, next_sweep = 0;
-	uint16_t n, i, size = cap->burst_size;
+	uint16_t n, i, chunk, size = cap->burst_size;
+	unsigned int empty_polls = 0;
 
 	if (size == 0 || size > RTE_DIM(burst))
 		size = RTE_DIM(burst);
@@ -360,12 +569,18 @@ rv_capture_lcore(void *arg)
 		n = rte_eth_rx_burst(cap->port, 0, burst, size);
 		now_ns = rv_capture_now_ns();
 		if (n > 0) {
+			empty_polls = 0;
 			cap->stats.bursts++;
 			rte_spinlock_lock(&cap->table->lock);
-			for (i = 0; i < n; i++)
-				capture_mbuf(cap, burst[i], now_ns);
+			for (i = 0; i < n; i += chunk) {
+				chunk = (uint16_t)RTE_MIN(n - i,
+				    RV_FLOW_TABLE_BULK_MAX);
+				capture_batch(cap, &burst[i], chunk, now_ns);
+			}
 			rte_spinlock_unlock(&cap->table->lock);
 			rte_pktmbuf_free_bulk(burst, n);
+		} else {
+			idle_wait(cap, &empty_polls);
 		}
 		if (now_ns >= next_sweep) {
 			rte_spinlock_lock(&cap->table->lock);

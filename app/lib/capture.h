@@ -39,13 +39,31 @@ struct rv_capture_stats {
 
 struct rte_hash;
 
+/*
+ * What the mirror last showed of one server, for failure detection: the
+ * capture lcore writes it, the main lcore reads it without a lock (each
+ * field is one aligned word, and a value one burst old is fine).
+ */
+struct rv_server_seen {
+	uint64_t arp_ns;		/* last ARP sent from its IPv4 address */
+	uint64_t arp_mac;		/* sender MAC of that ARP, in the low
+					 * 48 bits */
+	uint64_t frame_ns;		/* last TCP segment it sent */
+	uint64_t own_probe_ns;		/* our own last probe for it, mirrored */
+};
+
 struct rv_capture {
 	const struct rv_config *config;
+	struct rv_server_seen *seen;	/* one per configured server */
+	uint64_t inject_mac;		/* our probes' source MAC, low 48 bits */
 	struct rte_hash *services;	/* monitored address:port -> server */
 	uint64_t port_bits[65536 / 64];	/* ports some server listens on */
 	struct rv_flow_table *table;
 	uint16_t port;			/* mirror port id */
 	uint16_t burst_size;
+	/* Sleep between polls once the port is idle, in microseconds; 0:
+	 * busy-poll. Set by rv_capture_init() from the port's driver. */
+	uint32_t idle_sleep_us;
 	volatile bool stop;
 	struct rv_capture_stats stats;
 	/* Checkpoints and heartbeats; the capture lcore writes it with the

@@ -301,6 +301,21 @@ static const struct rv_yaml_field server_fields[] = {
 	{ 0 },
 };
 
+#define DETECTION_UINT(name, lo, hi, dflt)				\
+	{ .key = #name, .type = RV_YAML_UINT,				\
+	  .offset = offsetof(struct rv_detection_config, name),		\
+	  .width = FIELD_WIDTH(struct rv_detection_config, name),		\
+	  .min = (lo), .max = (hi), .def = (dflt) }
+
+static const struct rv_yaml_field detection_fields[] = {
+	{ .key = "enabled", .type = RV_YAML_BOOL,
+	  .offset = offsetof(struct rv_detection_config, enabled), .def = 1 },
+	DETECTION_UINT(probe_interval_ms, 10, 10000, 100),
+	DETECTION_UINT(probe_misses, 1, 100, 3),
+	DETECTION_UINT(passive_window_ms, 100, 600000, 1000),
+	{ 0 },
+};
+
 static const struct rv_yaml_field handoff_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_handoff_config, name),
@@ -342,6 +357,9 @@ static const struct rv_yaml_field config_fields[] = {
 	  .offset = offsetof(struct rv_config, stats_interval_s),
 	  .width = FIELD_WIDTH(struct rv_config, stats_interval_s),
 	  .min = 0, .max = 3600, .def = 10 },
+	{ .key = "detection", .type = RV_YAML_MAP,
+	  .offset = offsetof(struct rv_config, detection),
+	  .fields = detection_fields },
 	{ .key = "handoff", .type = RV_YAML_MAP,
 	  .offset = offsetof(struct rv_config, handoff),
 	  .fields = handoff_fields },

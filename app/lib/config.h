@@ -77,6 +77,14 @@ enum rv_resume {
 	RV_RESUME_STREAM,
 };
 
+/* How revenantd tells that a server died. */
+struct rv_detection_config {
+	bool enabled;			/* take over on its own */
+	uint32_t probe_interval_ms;	/* ARP probe of each server */
+	uint32_t probe_misses;		/* unanswered probes in a row */
+	uint32_t passive_window_ms;	/* clients waiting this long */
+};
+
 /* How revenantd signs and sends handoffs to the agents. */
 struct rv_handoff_config {
 	char *name;			/* the agents know our key by it */
@@ -124,6 +132,7 @@ struct rv_config {
 	struct rv_memory_config memory;
 	uint32_t stats_interval_s;	/* 0 disables the counter log */
 	struct rv_handoff_config handoff;	/* name NULL: not configured */
+	struct rv_detection_config detection;
 	struct rv_backup *backups;
 	size_t backup_count;
 	struct rv_server *servers;

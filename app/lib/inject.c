@@ -126,6 +126,20 @@ rv_inject_garp(uint8_t *buf, size_t len, const uint8_t mac[6],
 }
 
 int
+rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip)
+{
+	int n = rv_inject_garp(buf, len, mac, ip);
+
+	if (n < 0)
+		return n;
+	/* Same layout as the gratuitous request, but the sender's own IPv4
+	 * address is zero, so no neighbour cache learns from it. */
+	memset(buf + ETH_LEN + 14, 0, 4);
+	return n;
+}
+
+int
 rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
     const struct rv_addr *ip)
 {

@@ -28,6 +28,14 @@ int rv_inject_garp(uint8_t *buf, size_t len, const uint8_t mac[6],
     const struct rv_addr *ip);
 
 /*
+ * Writes an ARP probe (RFC 5227 section 2.1.1: sender IP 0.0.0.0) asking
+ * who has ip, from mac, broadcast. A live host answers it to mac whatever
+ * its services do. Returns the frame length, or -EINVAL.
+ */
+int rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip);
+
+/*
  * Writes an unsolicited neighbour advertisement (RFC 4861 section 7.2.6)
  * for ip with mac as its target link-layer address, Override flag set, to
  * the all-nodes multicast address. Returns the frame length or -EINVAL.

@@ -8,6 +8,7 @@
  * rv_capture and the flow table.
  */
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "capture.h"
@@ -17,6 +18,7 @@
 
 struct rte_mempool;
 struct rv_migration;
+struct rv_server_health;
 typedef struct evp_pkey_st EVP_PKEY;
 
 /* Migrations kept for "revenantctl migration ID" since start-up. */
@@ -34,6 +36,7 @@ struct rv_port {
 	 * imissed, so this is where its ring drops show. */
 	uint64_t kernel_packets;
 	uint64_t kernel_drops;
+	uint8_t mac[6];			/* the port's own MAC */
 };
 
 struct rv_daemon {
@@ -48,6 +51,12 @@ struct rv_daemon {
 	struct rv_ctl_server *ctl;
 	uint64_t started_ns;
 	EVP_PKEY *handoff_key;		/* signs handoffs to the agents */
+	/* Serialises transmission on the inject port: the main lcore sends
+	 * probes, migration threads send announcements and ACKs. */
+	pthread_mutex_t inject_lock;
+	struct rv_server_health *health;	/* one per configured server */
+	uint64_t last_probe_ns;
+	uint64_t drops_at_last_probe;
 	struct rv_migration *migrations[RV_DAEMON_MAX_MIGRATIONS];
 	size_t n_migrations;
 };
@@ -57,6 +66,9 @@ int rv_port_open(struct rv_port *port, const char *role, const char *spec,
     struct rte_mempool *mbufs, uint16_t ring_size);
 void rv_port_close(struct rv_port *port);
 void rv_port_poll_drops(struct rv_port *port);
+/* Sends one frame through the inject port. Any thread. Returns 0 or a
+ * negative errno value. */
+int rv_port_inject(struct rv_daemon *d, const uint8_t *frame, int len);
 /* Builds the EAL argument that makes a configured port exist. */
 int rv_port_eal_arg(const char *spec, char *buf, size_t len);
 

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "detect.h"
 #include "migrate.h"
 #include "flow_dump.h"
 #include "log.h"
@@ -186,6 +187,11 @@ start_capture(struct rv_daemon *d)
 	d->capture.table = d->table;
 	d->capture.port = d->capture_port.id;
 	d->capture.burst_size = (uint16_t)d->config->ports.burst_size;
+	d->capture.inject_mac = (uint64_t)d->inject_port.mac[0] << 40 |
+	    (uint64_t)d->inject_port.mac[1] << 32 |
+	    (uint64_t)d->inject_port.mac[2] << 24 |
+	    (uint64_t)d->inject_port.mac[3] << 16 |
+	    (uint64_t)d->inject_port.mac[4] << 8 | d->inject_port.mac[5];
 	if (rv_capture_init(&d->capture, (int)rte_socket_id()) != 0)
 		return -1;
 	if (rte_eal_remote_launch(rv_capture_lcore, &d->capture, lcore) != 0) {
@@ -204,8 +210,10 @@ main_loop(struct rv_daemon *d)
 
 	next_log = rv_capture_now_ns() + interval;
 	while (!stopping) {
-		(void)rv_ctl_server_poll(d->ctl, 100);
+		/* Short waits: probes leave every probe_interval_ms. */
+		(void)rv_ctl_server_poll(d->ctl, 5);
 		now = rv_capture_now_ns();
+		rv_detect_poll(d, now);
 		if (now >= next_drops) {
 			rv_port_poll_drops(&d->capture_port);
 			rv_port_poll_drops(&d->inject_port);
@@ -225,6 +233,7 @@ run(const char *path)
 	int err, rc = EXIT_FAILURE;
 
 	memset(&d, 0, sizeof(d));
+	pthread_mutex_init(&d.inject_lock, NULL);
 	d.config_path = path;
 	d.config = load_config(path);
 	if (d.config == NULL)
@@ -248,7 +257,7 @@ run(const char *path)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (start_capture(&d) != 0)
+	if (rv_detect_init(&d) != 0 || start_capture(&d) != 0)
 		goto out_eal;
 	rv_info("ready: control socket %s", d.config->control_socket);
 	main_loop(&d);
@@ -262,6 +271,7 @@ out_eal:
 		rv_migrate_free(d.migrations[--d.n_migrations]);
 	rv_ctl_server_close(d.ctl);
 	rv_capture_fini(&d.capture);
+	rv_detect_fini(&d);
 	rv_flow_table_free(d.table);
 	rv_port_close(&d.capture_port);
 	rv_port_close(&d.inject_port);

@@ -542,37 +542,11 @@ fail:
 	return rc;
 }
 
-static int
-send_frame(struct rv_daemon *d, const uint8_t *frame, int len)
+int
+rv_migrate_announce(struct rv_daemon *d, size_t server, size_t backup)
 {
-	struct rte_mbuf *mb;
-	uint8_t *p;
-
-	if (len <= 0)
-		return -EINVAL;
-	mb = rte_pktmbuf_alloc(d->mbufs);
-	if (mb == NULL)
-		return -ENOMEM;
-	p = (uint8_t *)rte_pktmbuf_append(mb, (uint16_t)len);
-	if (p == NULL) {
-		rte_pktmbuf_free(mb);
-		return -ENOMEM;
-	}
-	memcpy(p, frame, (size_t)len);
-	if (rte_eth_tx_burst(d->inject_port.id, 0, &mb, 1) != 1) {
-		rte_pktmbuf_free(mb);
-		return -EAGAIN;
-	}
-	return 0;
-}
-
-/* Announces every address of the server for the backup's MAC. */
-static int
-announce(struct rv_migration *m)
-{
-	struct rv_daemon *d = m->daemon;
-	const struct rv_server *srv = &d->config->servers[m->server];
-	const uint8_t *mac = d->config->backups[m->backup].mac.bytes;
+	const struct rv_server *srv = &d->config->servers[server];
+	const uint8_t *mac = d->config->backups[backup].mac.bytes;
 	uint8_t frame[RV_INJECT_FRAME_MAX];
 	int i, len, errors = 0;
 	size_t a;
@@ -585,12 +559,18 @@ announce(struct rv_migration *m)
 			    rv_inject_garp(frame, sizeof(frame), mac, ip) :
 			    rv_inject_unsolicited_na(frame, sizeof(frame), mac,
 			    ip);
-			if (send_frame(d, frame, len) != 0)
+			if (rv_port_inject(d, frame, len) != 0)
 				errors++;
 		}
 		usleep(1000);
 	}
 	return errors;
+}
+
+static int
+announce(struct rv_migration *m)
+{
+	return rv_migrate_announce(m->daemon, m->server, m->backup);
 }
 
 /* Sends each moved connection's client an ACK of its newest data. */
@@ -624,7 +604,7 @@ nudge_clients(struct rv_migration *m, struct conn_list *list)
 		a.tsval = cc->hc.server_ts_val;
 		a.tsecr = cc->hc.client_ts_val;
 		len = rv_inject_ack(frame, sizeof(frame), &a);
-		if (send_frame(d, frame, len) != 0)
+		if (rv_port_inject(d, frame, len) != 0)
 			errors++;
 	}
 	if (errors != 0)

@@ -69,6 +69,14 @@ enum rv_migrate_state rv_migrate_progress(struct rv_migration *m,
     size_t from, void (*fn)(const char *line, void *arg), void *arg,
     size_t *next);
 
+/*
+ * Announces every address of server for backup's MAC: a burst of
+ * gratuitous ARP and unsolicited neighbour advertisements through the
+ * inject port. Returns the number of frames that could not be sent.
+ * Any thread.
+ */
+int rv_migrate_announce(struct rv_daemon *d, size_t server, size_t backup);
+
 /* Short name of a state: "fencing", "done", ... */
 const char *rv_migrate_state_name(enum rv_migrate_state state);
 

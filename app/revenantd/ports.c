@@ -112,9 +112,42 @@ rv_port_open(struct rv_port *port, const char *role, const char *spec,
 	if (rc != 0 && rc != -ENOTSUP)
 		rv_warn("port %s: cannot enable promiscuous mode: %s", role,
 		    strerror(-rc));
+	{
+		struct rte_ether_addr mac;
+
+		if (rte_eth_macaddr_get(port->id, &mac) == 0)
+			memcpy(port->mac, mac.addr_bytes, 6);
+	}
 	rv_info("port %s: %s up as port %u%s%s", role, port->name, port->id,
 	    port->iface[0] != '\0' ? " on interface " : "", port->iface);
 	return 0;
+}
+
+int
+rv_port_inject(struct rv_daemon *d, const uint8_t *frame, int len)
+{
+	struct rte_mbuf *mb;
+	uint8_t *p;
+	int rc = 0;
+
+	if (len <= 0)
+		return -EINVAL;
+	mb = rte_pktmbuf_alloc(d->mbufs);
+	if (mb == NULL)
+		return -ENOMEM;
+	p = (uint8_t *)rte_pktmbuf_append(mb, (uint16_t)len);
+	if (p == NULL) {
+		rte_pktmbuf_free(mb);
+		return -ENOMEM;
+	}
+	memcpy(p, frame, (size_t)len);
+	pthread_mutex_lock(&d->inject_lock);
+	if (rte_eth_tx_burst(d->inject_port.id, 0, &mb, 1) != 1) {
+		rte_pktmbuf_free(mb);
+		rc = -EAGAIN;
+	}
+	pthread_mutex_unlock(&d->inject_lock);
+	return rc;
 }
 
 void

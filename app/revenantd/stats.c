@@ -13,6 +13,8 @@
 #include <rte_telemetry.h>
 
 #include "daemon.h"
+#include "detect.h"
+#include "migrate.h"
 #include "json_writer.h"
 #include "log.h"
 #include "text_table.h"
@@ -341,6 +343,31 @@ count_flow(struct rv_flow *flow, void *arg)
 	return 0;
 }
 
+/* The detection state of server i; read without a lock from the main
+ * lcore, which is the only writer. */
+static void
+server_health_json(struct rv_daemon *d, size_t i, uint64_t now_ns,
+    struct rv_json *w)
+{
+	const struct rv_server_health *h;
+
+	if (d->health == NULL)
+		return;
+	h = &d->health[i];
+	rv_json_key(w, "detection");
+	rv_json_object_begin(w);
+	rv_json_kv_string(w, "state", rv_server_state_name(h->state));
+	rv_json_kv_uint(w, "state_age_ns", h->since_ns != 0 ?
+	    now_ns - h->since_ns : 0);
+	rv_json_kv_string(w, "evidence", h->evidence);
+	rv_json_kv_uint(w, "probes_unanswered", h->misses);
+	rv_json_kv_uint(w, "transitions", h->transitions);
+	rv_json_kv_uint(w, "address_conflicts", h->conflicts);
+	rv_json_kv_uint(w, "migration", h->migration != NULL ?
+	    h->migration->id : 0);
+	rv_json_object_end(w);
+}
+
 static int
 cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
     void *arg)
@@ -373,6 +400,7 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 	if (t == NULL)
 		return -ENOMEM;
 	rv_table_add_column(t, "SERVER", RV_TABLE_LEFT);
+	rv_table_add_column(t, "STATE", RV_TABLE_LEFT);
 	rv_table_add_column(t, "ADDRESSES", RV_TABLE_LEFT);
 	rv_table_add_column(t, "PORTS", RV_TABLE_LEFT);
 	rv_table_add_column(t, "BACKUP", RV_TABLE_LEFT);
@@ -381,6 +409,7 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 	rv_table_add_column(t, "HEARTBEAT AGE", RV_TABLE_RIGHT);
 	rv_table_add_column(t, "SEQ", RV_TABLE_RIGHT);
 	rv_table_add_column(t, "SSHD CONNS", RV_TABLE_RIGHT);
+	rv_table_add_column(t, "EVIDENCE", RV_TABLE_LEFT);
 	rv_json_object_begin(&w);
 	rv_json_key(&w, "servers");
 	rv_json_array_begin(&w);
@@ -430,8 +459,11 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 		rv_json_kv_uint(&w, "connections", hb[i].connections);
 		rv_json_kv_uint(&w, "accepted", hb[i].heartbeats);
 		rv_json_object_end(&w);
+		server_health_json(d, i, now_ns, &w);
 		rv_json_object_end(&w);
 		rv_table_cell(t, "%s", s->name);
+		rv_table_cell(t, "%s", d->health != NULL ?
+		    rv_server_state_name(d->health[i].state) : "-");
 		rv_table_cell(t, "%s", addrs);
 		rv_table_cell(t, "%s", ports);
 		rv_table_cell(t, "%s", cfg->backups[s->backup].name);
@@ -447,6 +479,8 @@ cmd_servers(const struct rv_ctl_request *req, struct rv_ctl_reply *reply,
 		rv_table_cell(t, "%s", age);
 		rv_table_cell(t, "%" PRIu64, hb[i].sequence);
 		rv_table_cell(t, "%u", hb[i].connections);
+		rv_table_cell(t, "%s", d->health != NULL ?
+		    d->health[i].evidence : "-");
 	}
 	rv_json_array_end(&w);
 	rv_json_object_end(&w);

@@ -353,7 +353,21 @@ test_migration_settings(void **state)
 	assert_null(cfg->handoff.name);
 	assert_false(cfg->backups[0].mac.set);
 	assert_null(cfg->servers[0].fence);
+	assert_true(cfg->detection.enabled);
+	assert_int_equal(cfg->detection.probe_interval_ms, 100);
+	assert_int_equal(cfg->detection.probe_misses, 3);
+	assert_int_equal(cfg->detection.passive_window_ms, 1000);
 	rv_config_free(cfg);
+
+	cfg = load_text(MINIMAL "detection: {enabled: false, "
+	    "probe_interval_ms: 50, probe_misses: 5}\n", &errs);
+	assert_non_null(cfg);
+	assert_false(cfg->detection.enabled);
+	assert_int_equal(cfg->detection.probe_interval_ms, 50);
+	assert_int_equal(cfg->detection.probe_misses, 5);
+	rv_config_free(cfg);
+	expect_error(MINIMAL "detection: {enabled: maybe}\n", "t.yaml:12:22: "
+	    "detection.enabled: expected true or false, got 'maybe'");
 }
 
 static void
@@ -788,11 +802,11 @@ test_too_many_errors(void **state)
 	    "required key is missing");
 	assert_string_equal(errs.list.lines[0], "t.yaml:1:1: bad0: unknown "
 	    "key 'bad0'; known keys: log_level, control_socket, eal, ports, "
-	    "checkpoints, memory, stats_interval_s, handoff, backups, "
+	    "checkpoints, memory, stats_interval_s, detection, handoff, backups, "
 	    "servers");
 	assert_string_equal(errs.list.lines[19], "t.yaml:17:1: bad16: "
 	    "unknown key 'bad16'; known keys: log_level, control_socket, eal, "
-	    "ports, checkpoints, memory, stats_interval_s, handoff, backups, "
+	    "ports, checkpoints, memory, stats_interval_s, detection, handoff, backups, "
 	    "servers");
 	assert_string_equal(errs.list.lines[20], "t.yaml: too many errors "
 	    "(33 in total); only the first 20 are shown");
