@@ -230,6 +230,50 @@ take_over(struct rv_daemon *d, size_t i, uint64_t now_ns)
 	(void)now_ns;
 }
 
+struct waiting {
+	size_t server;
+	uint64_t since_ns;		/* data older than this is waiting */
+	uint32_t clients;
+};
+
+static int
+count_waiting(struct rv_flow *flow, void *arg)
+{
+	struct waiting *w = arg;
+	const struct rv_flow_dir *c = &flow->dir[RV_DIR_C2S];
+	const struct rv_flow_dir *s = &flow->dir[RV_DIR_S2C];
+
+	if (flow->server != w->server || flow->state != RV_FLOW_ESTABLISHED ||
+	    !c->isn_known)
+		return 0;
+	/* Client bytes beyond the server's acknowledgement, sent before the
+	 * window began: the client has been waiting at least that long. */
+	if (c->last_data_ns != 0 && c->last_data_ns < w->since_ns &&
+	    (!s->ack_seen || rv_stream_log_seq(&c->log, c->log.contig_end) !=
+	    s->ack))
+		w->clients++;
+	return 0;
+}
+
+/*
+ * Passive evidence: how many clients have had data unacknowledged for
+ * longer than the passive window while the server sent nothing at all.
+ */
+static uint32_t
+clients_waiting(struct rv_daemon *d, size_t i, uint64_t now_ns)
+{
+	uint64_t window = (uint64_t)d->config->detection.passive_window_ms *
+	    MS;
+	struct waiting w = { i, now_ns - window, 0 };
+
+	if (now_ns < window || d->capture.seen[i].frame_ns >= w.since_ns)
+		return 0;
+	rte_spinlock_lock(&d->table->lock);
+	rv_flow_table_walk(d->table, count_waiting, &w);
+	rte_spinlock_unlock(&d->table->lock);
+	return w.clients;
+}
+
 static void
 judge(struct rv_daemon *d, size_t i, uint64_t now_ns)
 {
@@ -262,9 +306,10 @@ judge(struct rv_daemon *d, size_t i, uint64_t now_ns)
 		return;
 	}
 	transition(d, i, RV_SERVER_FAILED, now_ns, "%u probes unanswered in "
-	    "a row while the mirror worked, last answer %" PRIu64 " ms ago",
-	    h->misses, h->answered_ns != 0 ? (now_ns - h->answered_ns) / MS :
-	    0);
+	    "a row while the mirror worked, last answer %" PRIu64 " ms ago, "
+	    "%u clients waiting over %u ms", h->misses, h->answered_ns != 0 ?
+	    (now_ns - h->answered_ns) / MS : 0, clients_waiting(d, i, now_ns),
+	    dc->passive_window_ms);
 	take_over(d, i, now_ns);
 }
 
