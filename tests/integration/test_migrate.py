@@ -265,3 +265,28 @@ def test_migrate_stops_when_fence_fails(root_lab):
         app.stop()
     # Nothing moved: the primary still answers on its address.
     lab.exec("client", ["ping", "-c", "1", "-W", "2", lab.SERVICE_IP])
+
+
+def test_migrate_reports_unrecoverable(root_lab):
+    """A connection that began before revenantd started cannot move."""
+    lab = root_lab
+    t = Takeover(lab)
+    os.chmod(t.key, 0o600)
+    t.start_service("backup", "--adopt", t.tmp / "adopt.sock")
+    start_agent(t, lab)
+    t.start_service("primary", "--listen", f"{lab.SERVICE_IP}:{PORT}")
+    client, _ = start_client(lab, lab.SERVICE_IP)
+    time.sleep(0.3)
+    app = MigratingAppliance(lab, t.key)
+    app.start()
+    try:
+        time.sleep(1.0)
+        proc = migrate(lab, app, "primary")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(r"not recoverable: joined after the handshake",
+                         proc.stdout), proc.stdout
+        assert "summary: 0 moved, 1 not recoverable, 0 failed" in proc.stdout
+    finally:
+        app.stop()
+        client.kill()
+        client.wait(timeout=10)
