@@ -178,8 +178,8 @@ follow_migration(struct rv_daemon *d, size_t i, uint64_t now_ns)
 }
 
 /* After a takeover the backup keeps the address until an operator acts:
- * a primary that comes back and answers for it is reported, and the
- * backup is announced again. */
+ * a primary that comes back and replies for the address is reported, and
+ * the backup is announced again. */
 static void
 watch_conflict(struct rv_daemon *d, size_t i, uint64_t now_ns)
 {
@@ -291,7 +291,7 @@ judge(struct rv_daemon *d, size_t i, uint64_t now_ns)
 	}
 	if (!mirror_works(d, i, since)) {
 		/* Our own probe did not come back, or the capture dropped
-		 * frames: the silence says nothing about the server. */
+		 * frames, so the silence is no evidence against the server. */
 		h->misses = 0;
 		snprintf(h->evidence, sizeof(h->evidence), "mirror silent or "
 		    "lossy; not judging");

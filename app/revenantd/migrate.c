@@ -296,7 +296,7 @@ copy_flow(struct conn_copy *cc, const struct rv_flow *flow, uint64_t now_ns)
 	hc->unacked = cc->s2c + (unacked_off - s->log.base);
 	hc->unacked_len = (size_t)(s->log.contig_end - unacked_off);
 	/* Client bytes the primary never acknowledged go to the restored
-	 * receive queue: nobody else will ever read them. */
+	 * receive queue, because no other host holds them. */
 	acked = s->ack_seen ? rv_stream_log_offset(&c->log, s->ack,
 	    c->log.contig_end) : 0;
 	queue_off = acked < c->log.base ? c->log.base : acked;
@@ -654,8 +654,8 @@ migrate_thread(void *arg)
 		if (hand_off(m, &list, &srv->addresses[a]) == 0)
 			handed++;
 	if (handed == 0) {
-		/* No agent took any address: announcing the backup now would
-		 * send every client to a host that does not answer. */
+		/* No agent took any address, so announcing the backup now
+		 * would send every client to a host without the address. */
 		say(m, "summary: nothing moved; %u not recoverable, %u failed",
 		    m->not_recoverable, m->failed);
 		set_state(m, RV_MIGRATE_FAILED);
