@@ -378,83 +378,76 @@ flow_json(struct rv_daemon *d, const struct rv_flow *flow,
 	rv_json_object_end(w);
 }
 
-/* Prints a flat JSON object as "key: value" lines, nested keys dotted. */
+/* Returns the end of the JSON scalar or array that starts at p. */
+static const char *
+json_skip_value(const char *p)
+{
+	int depth = 0, in_string = 0;
+
+	for (; *p != '\0'; p++) {
+		if (in_string) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = 0;
+		} else if (*p == '"') {
+			in_string = 1;
+		} else if (*p == '[' || *p == '{') {
+			depth++;
+		} else if (*p == ']' || *p == '}') {
+			if (depth == 0)
+				break;
+			depth--;
+		} else if (*p == ',' && depth == 0) {
+			break;
+		}
+	}
+	return p;
+}
+
+/*
+ * Prints the JSON object at *p as one "key value" line per scalar or
+ * array, nested keys joined with dots under prefix. The input is what
+ * json_writer.c produced: no whitespace, keys without escapes.
+ */
+static int
+json_print_object(const char **p, const char *prefix,
+    struct rv_ctl_reply *reply)
+{
+	char key[256];
+	const char *q = *p + 1, *end;
+	int rc = 0;
+
+	while (rc == 0 && *q == '"') {
+		end = strchr(q + 1, '"');
+		if (end == NULL || end[1] != ':')
+			return -EINVAL;
+		snprintf(key, sizeof(key), "%s%s%.*s", prefix,
+		    prefix[0] != '\0' ? "." : "", (int)(end - q - 1), q + 1);
+		q = end + 2;
+		if (*q == '{') {
+			rc = json_print_object(&q, key, reply);
+		} else {
+			end = json_skip_value(q);
+			rc = rv_ctl_reply_printf(reply, "%-40s %.*s\n", key,
+			    (int)(end - q), q);
+			q = end;
+		}
+		if (*q == ',')
+			q++;
+	}
+	if (rc == 0 && *q != '}')
+		return -EINVAL;
+	*p = q + 1;
+	return rc;
+}
+
 static int
 json_to_lines(const char *json, struct rv_ctl_reply *reply)
 {
-	char path[256], *dot;
-	size_t plen = 0;
-	const char *p = json;
-	int rc = 0;
-
-	/* The writer emits only what flow_json() produced: objects, arrays
-	 * of strings, strings, numbers and booleans, without whitespace. */
-	path[0] = '\0';
-	while (*p != '\0' && rc == 0) {
-		if (*p == '{' || *p == ',') {
-			p++;
-			continue;
-		}
-		if (*p == '}') {
-			dot = strrchr(path, '.');
-			plen = dot != NULL ? (size_t)(dot - path) : 0;
-			path[plen] = '\0';
-			p++;
-			continue;
-		}
-		if (*p == '"') {
-			const char *end = strchr(p + 1, '"');
-			size_t klen;
-
-			if (end == NULL || end[1] != ':')
-				break;
-			klen = (size_t)(end - p - 1);
-			if (plen + klen + 2 >= sizeof(path))
-				break;
-			{
-				char key[256];
-				size_t base = plen;
-
-				snprintf(key, sizeof(key), "%s%s%.*s",
-				    path, plen ? "." : "", (int)klen, p + 1);
-				p = end + 2;
-				if (*p == '{') {
-					snprintf(path, sizeof(path), "%s", key);
-					plen = strlen(path);
-					continue;
-				}
-				{
-					const char *v = p;
-					int depth = 0, in_str = 0;
-
-					while (*p != '\0') {
-						if (in_str) {
-							if (*p == '\\')
-								p++;
-							else if (*p == '"')
-								in_str = 0;
-						} else if (*p == '"') {
-							in_str = 1;
-						} else if (*p == '[') {
-							depth++;
-						} else if (*p == ']') {
-							depth--;
-						} else if ((*p == ',' || *p == '}') &&
-						    depth == 0) {
-							break;
-						}
-						p++;
-					}
-					rc = rv_ctl_reply_printf(reply,
-					    "%-40s %.*s\n", key, (int)(p - v), v);
-				}
-				(void)base;
-			}
-			continue;
-		}
-		p++;
-	}
-	return rc;
+	if (*json != '{')
+		return -EINVAL;
+	return json_print_object(&json, "", reply);
 }
 
 static int

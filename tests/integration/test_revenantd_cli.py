@@ -149,3 +149,18 @@ def test_counters_after_ssh(appliance):
     assert after["connections"] == 1
     assert after["bytes_logged"] >= stats["memory"]["bytes_logged"]
     assert hugepage_files(appliance.file_prefix) == [], "--huge-unlink left hugepage files"
+
+    # The tables for people carry the same facts as the JSON.
+    flow_id = flows[0]["id"]
+    text = appliance.ctl("flow", str(flow_id)).stdout
+    lines = dict(line.split(None, 1) for line in text.splitlines())
+    json_flow = appliance.flow(flow_id)
+    assert lines["id"] == str(flow_id)
+    assert lines["state"] == f'"{json_flow["state"]}"'
+    assert lines["client_to_server.isn"] == \
+        str(json_flow["client_to_server"]["isn"])
+    assert lines["server_to_client.next_seq"] == \
+        str(json_flow["server_to_client"]["next_seq"])
+    table = appliance.ctl("flows").stdout.splitlines()
+    assert table[0].split()[:4] == ["ID", "CLIENT", "SERVER", "STATE"]
+    assert flows[0]["client"] in table[1]
