@@ -164,3 +164,26 @@ def test_counters_after_ssh(appliance):
     table = appliance.ctl("flows").stdout.splitlines()
     assert table[0].split()[:4] == ["ID", "CLIENT", "SERVER", "STATE"]
     assert flows[0]["client"] in table[1]
+
+
+def test_truncated_frames_marked(lab):
+    """A capture ring with frames too small for the MTU cuts segments: they
+    are counted and their connection is marked, never logged as whole."""
+    app = Appliance(lab)
+    text = app.write_config().read_text().replace("framesz=2048",
+                                                  "framesz=1024")
+    assert "framesz=1024" in text
+    app.write_config = lambda: app.config.write_text(text) or app.config
+    app.start()
+    try:
+        with Sshd(lab) as sshd:
+            argv = ["ip", "netns", "exec", lab.NS_CLIENT,
+                    *sshd.ssh_argv(lab.PRIMARY_IP, "head -c 200000 /dev/zero")]
+            proc = run(argv, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert app.stats()["capture"]["truncated_frames"] > 0
+        detail = app.flow(app.flows()[0]["id"])
+        assert "truncated_frame" in detail["unrecoverable"], detail
+        assert not detail["recoverable"]
+    finally:
+        app.stop()
