@@ -173,7 +173,12 @@ def test_truncated_frames_marked(lab):
     text = app.write_config().read_text().replace("framesz=2048",
                                                   "framesz=1024")
     assert "framesz=1024" in text
-    app.write_config = lambda: app.config.write_text(text) or app.config
+
+    def write_small_frames():
+        app.config.write_text(text)
+        return app.config
+
+    app.write_config = write_small_frames
     app.start()
     try:
         with Sshd(lab) as sshd:
