@@ -18,33 +18,6 @@ _Static_assert(sizeof(enum rv_log_level) == sizeof(int),
  * the log line. */
 #define DEVICE_MAX	255
 
-#define FIELD_WIDTH(type, member)	sizeof(((type *)0)->member)
-
-static int
-check_name(const char *value, char *why, size_t whylen)
-{
-	size_t i;
-
-	for (i = 0; value[i] != '\0'; i++) {
-		if (!isalnum((unsigned char)value[i]) && value[i] != '_' &&
-		    value[i] != '.' && value[i] != '-') {
-			snprintf(why, whylen, "a name may contain only "
-			    "A-Z, a-z, 0-9, '_', '.' and '-'");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-check_socket_path(const char *value, char *why, size_t whylen)
-{
-	if (value[0] != '/') {
-		snprintf(why, whylen, "expected an absolute path");
-		return -1;
-	}
-	return 0;
-}
 
 static int
 is_hex(const char *s, size_t n)
@@ -154,7 +127,7 @@ static const struct rv_yaml_field eal_fields[] = {
 #define PORTS_UINT(name, lo, hi, dflt, fl)				\
 	{ .key = #name, .type = RV_YAML_UINT, .flags = (fl),		\
 	  .offset = offsetof(struct rv_ports_config, name),		\
-	  .width = FIELD_WIDTH(struct rv_ports_config, name),		\
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_ports_config, name),		\
 	  .min = (lo), .max = (hi), .def = (dflt) }
 
 static const struct rv_yaml_field ports_fields[] = {
@@ -178,7 +151,7 @@ static const struct rv_yaml_field ports_fields[] = {
 static const struct rv_yaml_field checkpoints_fields[] = {
 	{ .key = "export_port", .type = RV_YAML_UINT,
 	  .offset = offsetof(struct rv_checkpoints_config, export_port),
-	  .width = FIELD_WIDTH(struct rv_checkpoints_config, export_port),
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_checkpoints_config, export_port),
 	  .min = 1, .max = 65535, .def = 7022 },
 	{ .key = "max_bytes", .type = RV_YAML_SIZE,
 	  .offset = offsetof(struct rv_checkpoints_config, max_bytes),
@@ -186,7 +159,7 @@ static const struct rv_yaml_field checkpoints_fields[] = {
 	{ .key = "heartbeat_timeout_ms", .type = RV_YAML_UINT,
 	  .offset = offsetof(struct rv_checkpoints_config,
 	  heartbeat_timeout_ms),
-	  .width = FIELD_WIDTH(struct rv_checkpoints_config,
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_checkpoints_config,
 	  heartbeat_timeout_ms),
 	  .min = 100, .max = 600000, .def = 3000 },
 	{ 0 },
@@ -195,7 +168,7 @@ static const struct rv_yaml_field checkpoints_fields[] = {
 #define MEMORY_UINT(name, lo, hi, dflt)					\
 	{ .key = #name, .type = RV_YAML_UINT,				\
 	  .offset = offsetof(struct rv_memory_config, name),		\
-	  .width = FIELD_WIDTH(struct rv_memory_config, name),		\
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_memory_config, name),		\
 	  .min = (lo), .max = (hi), .def = (dflt) }
 #define MEMORY_SIZE(name, lo, hi, dflt)					\
 	{ .key = #name, .type = RV_YAML_SIZE,				\
@@ -246,7 +219,7 @@ static const char *const resume_names[] = {
 static const struct rv_yaml_field backup_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_backup, name),
-	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
+	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = rv_yaml_check_name },
 	{ .key = "agent", .type = RV_YAML_ENDPOINT, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_backup, agent) },
 	{ .key = "mac", .type = RV_YAML_CUSTOM,
@@ -271,7 +244,7 @@ static const struct rv_yaml_field port_elem = {
 static const struct rv_yaml_field server_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_server, name),
-	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
+	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = rv_yaml_check_name },
 	{ .key = "addresses", .type = RV_YAML_LIST, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_server, addresses),
 	  .count_offset = offsetof(struct rv_server, address_count),
@@ -285,7 +258,7 @@ static const struct rv_yaml_field server_fields[] = {
 	  .elem = &port_elem, .elem_size = sizeof(uint16_t) },
 	{ .key = "backup", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_server, backup_name),
-	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
+	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = rv_yaml_check_name },
 	{ .key = "host_key", .type = RV_YAML_STRING,
 	  .offset = offsetof(struct rv_server, host_key),
 	  .min = 1, .max = 1024, .check = check_host_key },
@@ -293,7 +266,7 @@ static const struct rv_yaml_field server_fields[] = {
 	  .offset = offsetof(struct rv_server, fence), .min = 1, .max = 4096 },
 	{ .key = "fence_timeout_ms", .type = RV_YAML_UINT,
 	  .offset = offsetof(struct rv_server, fence_timeout_ms),
-	  .width = FIELD_WIDTH(struct rv_server, fence_timeout_ms),
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_server, fence_timeout_ms),
 	  .min = 100, .max = 600000, .def = 10000 },
 	{ .key = "resume", .type = RV_YAML_ENUM,
 	  .offset = offsetof(struct rv_server, resume),
@@ -304,7 +277,7 @@ static const struct rv_yaml_field server_fields[] = {
 #define DETECTION_UINT(name, lo, hi, dflt)				\
 	{ .key = #name, .type = RV_YAML_UINT,				\
 	  .offset = offsetof(struct rv_detection_config, name),		\
-	  .width = FIELD_WIDTH(struct rv_detection_config, name),		\
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_detection_config, name),		\
 	  .min = (lo), .max = (hi), .def = (dflt) }
 
 static const struct rv_yaml_field detection_fields[] = {
@@ -319,13 +292,13 @@ static const struct rv_yaml_field detection_fields[] = {
 static const struct rv_yaml_field handoff_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_handoff_config, name),
-	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = check_name },
+	  .min = 1, .max = RV_CONFIG_NAME_MAX, .check = rv_yaml_check_name },
 	{ .key = "key_file", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_handoff_config, key_file),
-	  .min = 2, .max = 4096, .check = check_socket_path },
+	  .min = 2, .max = 4096, .check = rv_yaml_check_absolute_path },
 	{ .key = "timeout_ms", .type = RV_YAML_UINT,
 	  .offset = offsetof(struct rv_handoff_config, timeout_ms),
-	  .width = FIELD_WIDTH(struct rv_handoff_config, timeout_ms),
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_handoff_config, timeout_ms),
 	  .min = 100, .max = 600000, .def = 5000 },
 	{ 0 },
 };
@@ -342,7 +315,7 @@ static const struct rv_yaml_field config_fields[] = {
 	  .offset = offsetof(struct rv_config, control_socket),
 	  .min = 1, .max = RV_CONFIG_SOCKET_PATH_MAX,
 	  .def_string = "/run/revenant/revenantd.sock",
-	  .check = check_socket_path },
+	  .check = rv_yaml_check_absolute_path },
 	{ .key = "eal", .type = RV_YAML_MAP,
 	  .offset = offsetof(struct rv_config, eal), .fields = eal_fields },
 	{ .key = "ports", .type = RV_YAML_MAP, .flags = RV_YAML_REQUIRED,
@@ -355,7 +328,7 @@ static const struct rv_yaml_field config_fields[] = {
 	  .fields = memory_fields },
 	{ .key = "stats_interval_s", .type = RV_YAML_UINT,
 	  .offset = offsetof(struct rv_config, stats_interval_s),
-	  .width = FIELD_WIDTH(struct rv_config, stats_interval_s),
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_config, stats_interval_s),
 	  .min = 0, .max = 3600, .def = 10 },
 	{ .key = "detection", .type = RV_YAML_MAP,
 	  .offset = offsetof(struct rv_config, detection),

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1120,4 +1121,30 @@ rv_yaml_errors_clear(struct rv_yaml_errors *errs)
 		errs->lines[i] = NULL;
 	}
 	errs->count = 0;
+}
+
+int
+rv_yaml_check_name(const char *value, char *why, size_t whylen)
+{
+	size_t i;
+
+	for (i = 0; value[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)value[i]) && value[i] != '_' &&
+		    value[i] != '.' && value[i] != '-') {
+			snprintf(why, whylen, "a name may contain only "
+			    "A-Z, a-z, 0-9, '_', '.' and '-'");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+rv_yaml_check_absolute_path(const char *value, char *why, size_t whylen)
+{
+	if (value[0] != '/') {
+		snprintf(why, whylen, "expected an absolute path");
+		return -1;
+	}
+	return 0;
 }

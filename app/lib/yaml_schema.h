@@ -93,6 +93,15 @@ struct rv_yaml_field {
 	const char *what;	/* CUSTOM, STRING with check: noun for type errors */
 };
 
+/* Bytes of a struct member, for the width of a UINT field. */
+#define RV_YAML_FIELD_WIDTH(type, member)	sizeof(((type *)0)->member)
+
+/* Checks shared by the schemas: a name of [A-Za-z0-9_.-], an absolute
+ * path. rv_yaml_check_fn contracts. */
+int rv_yaml_check_name(const char *value, char *why, size_t whylen);
+int rv_yaml_check_absolute_path(const char *value, char *why,
+    size_t whylen);
+
 /* The error lines of one load, in file order, each malloc'ed. */
 struct rv_yaml_errors {
 	size_t count;

@@ -11,36 +11,7 @@
 _Static_assert(sizeof(enum rv_log_level) == sizeof(int),
     "enum rv_log_level must be int-sized");
 
-#define FIELD_WIDTH(type, member)	sizeof(((type *)0)->member)
 #define MIB				(UINT64_C(1) << 20)
-
-static int
-check_name(const char *value, char *why, size_t whylen)
-{
-	size_t i;
-
-	for (i = 0; value[i] != '\0'; i++) {
-		if (!((value[i] >= 'a' && value[i] <= 'z') ||
-		    (value[i] >= 'A' && value[i] <= 'Z') ||
-		    (value[i] >= '0' && value[i] <= '9') ||
-		    value[i] == '_' || value[i] == '.' || value[i] == '-')) {
-			snprintf(why, whylen, "a name may contain only "
-			    "A-Z, a-z, 0-9, '_', '.' and '-'");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-check_socket_path(const char *value, char *why, size_t whylen)
-{
-	if (value[0] != '/') {
-		snprintf(why, whylen, "expected an absolute path");
-		return -1;
-	}
-	return 0;
-}
 
 /* Linux interface names: no '/', ':' or white space (dev_valid_name()). */
 static int
@@ -89,7 +60,7 @@ static const char *const log_level_names[] = {
 static const struct rv_yaml_field appliance_fields[] = {
 	{ .key = "name", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_agent_appliance, name),
-	  .min = 1, .max = RV_AGENT_NAME_MAX, .check = check_name },
+	  .min = 1, .max = RV_AGENT_NAME_MAX, .check = rv_yaml_check_name },
 	{ .key = "public_key", .type = RV_YAML_CUSTOM,
 	  .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_agent_appliance, public_key),
@@ -105,12 +76,12 @@ static const struct rv_yaml_field appliance_elem = {
 static const struct rv_yaml_field service_fields[] = {
 	{ .key = "port", .type = RV_YAML_UINT, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_agent_service, port),
-	  .width = FIELD_WIDTH(struct rv_agent_service, port),
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_agent_service, port),
 	  .min = 1, .max = 65535 },
 	{ .key = "socket", .type = RV_YAML_STRING, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_agent_service, socket),
 	  .min = 1, .max = RV_AGENT_SOCKET_PATH_MAX,
-	  .check = check_socket_path, .what = "an absolute path" },
+	  .check = rv_yaml_check_absolute_path, .what = "an absolute path" },
 	{ 0 },
 };
 
@@ -128,7 +99,7 @@ static const struct rv_yaml_field identity_fields[] = {
 	  .what = "an interface name" },
 	{ .key = "prefix_len", .type = RV_YAML_UINT, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_agent_identity, prefix_len),
-	  .width = FIELD_WIDTH(struct rv_agent_identity, prefix_len),
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_agent_identity, prefix_len),
 	  .min = 1, .max = 128 },
 	{ .key = "services", .type = RV_YAML_LIST, .flags = RV_YAML_REQUIRED,
 	  .offset = offsetof(struct rv_agent_identity, services),
@@ -145,7 +116,7 @@ static const struct rv_yaml_field identity_elem = {
 #define LIMITS_UINT(name, lo, hi, dflt)					\
 	{ .key = #name, .type = RV_YAML_UINT,				\
 	  .offset = offsetof(struct rv_agent_limits, name),		\
-	  .width = FIELD_WIDTH(struct rv_agent_limits, name),		\
+	  .width = RV_YAML_FIELD_WIDTH(struct rv_agent_limits, name),		\
 	  .min = (lo), .max = (hi), .def = (dflt) }
 
 static const struct rv_yaml_field limits_fields[] = {
