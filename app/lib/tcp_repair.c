@@ -135,8 +135,6 @@ restore_bind(int fd, const struct rv_tcp_restore *r, char *why,
 	char addr[64];
 	int rc;
 
-	if ((rc = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) != 0)
-		return fail(why, why_len, -rc, "set SO_REUSEADDR");
 	if (r->local.ss_family == AF_INET)
 		rc = set_int(fd, IPPROTO_IP, IP_FREEBIND, 1);
 	else
@@ -354,6 +352,13 @@ restore_connected(int fd, const struct rv_tcp_restore *r, char *why,
 	/* Leaving repair mode sends one window probe. */
 	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) != 0)
 		return fail(why, why_len, -rc, "clear TCP_REPAIR");
+	return r->defer_unacked ? 0 : restore_unacked(fd, r, why, why_len);
+}
+
+int
+rv_tcp_repair_send_unacked(int fd, const struct rv_tcp_restore *r,
+    char *why, size_t why_len)
+{
 	return restore_unacked(fd, r, why, why_len);
 }
 
@@ -371,6 +376,13 @@ rv_tcp_repair_restore(const struct rv_tcp_restore *r, int *fd_out,
 	    IPPROTO_TCP);
 	if (fd < 0) {
 		rc = fail(why, why_len, errno, "socket");
+		goto out;
+	}
+	/* Before TCP_REPAIR: SO_REUSEADDR would lower the forced reuse that
+	 * repair mode sets, and the second connection to the same server
+	 * port would fail to bind. */
+	if ((rc = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) != 0) {
+		rc = fail(why, why_len, -rc, "set SO_REUSEADDR");
 		goto out;
 	}
 	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) != 0) {

@@ -88,6 +88,10 @@ struct rv_tcp_restore {
 	 */
 	const uint8_t *recv_queue;
 	size_t recv_queue_len;
+	/* Leave the unacknowledged bytes for rv_tcp_repair_send_unacked():
+	 * the caller first moves the address, so the client's answers to
+	 * them reach this host. */
+	bool defer_unacked;
 };
 
 /* A live socket's state as rv_tcp_repair_dump() read it. */
@@ -118,6 +122,14 @@ struct rv_tcp_dump {
  * CAP_NET_ADMIN). Thread-safe; it blocks only on socket calls, which do
  * not wait for the peer.
  */
+/*
+ * Sends the unacknowledged bytes of r on the restored socket fd, when
+ * rv_tcp_repair_restore() was told to defer them. Non-blocking. Returns 0
+ * or a negative errno value with the reason in why.
+ */
+int rv_tcp_repair_send_unacked(int fd, const struct rv_tcp_restore *r,
+    char *why, size_t why_len);
+
 int rv_tcp_repair_restore(const struct rv_tcp_restore *r, int *fd_out,
     char *why, size_t why_len);
 

@@ -102,16 +102,27 @@ void rv_agent_serve_connection(struct rv_agent *agent, int fd,
     const char *peer);
 
 /*
- * Restores connection c of handoff h (identity id), passes the socket to
- * the service for its port, and fills res. received_ms: CLOCK_MONOTONIC
- * time the handoff arrived, to advance the timestamp clock. Returns 0 when
- * the service holds the connection, or a negative errno (res has the
- * reason).
+ * Restores connection c with TCP_REPAIR, bound to the server address that
+ * may not be local yet, and leaves its unacknowledged bytes unsent. Sets
+ * *fd_out and *restore_us (time taken). Returns 0, or a negative errno
+ * value with res filled in.
  */
-int rv_agent_restore_conn(const struct rv_agent *agent,
-    const struct rv_agent_identity *id, const struct rv_handoff *h,
-    const struct rv_handoff_conn *c, int64_t received_ms,
+int rv_agent_restore_conn(const struct rv_agent_identity *id,
+    const struct rv_handoff_conn *c, int64_t received_ms, int *fd_out,
+    int64_t *restore_us, struct rv_handoff_result *res);
+
+/*
+ * After the address moved: sends c's unacknowledged bytes on fd and
+ * passes the socket to its service. Consumes fd. Returns 0, or a negative
+ * errno value with res filled in.
+ */
+int rv_agent_release_conn(const struct rv_agent *agent,
+    const struct rv_agent_identity *id, const struct rv_handoff_conn *c,
+    int64_t received_ms, int fd, int64_t restore_us,
     struct rv_handoff_result *res);
+
+/* Closes a restored socket without sending FIN or RST. */
+void rv_agent_drop_conn(int fd);
 
 /*
  * Adds address/prefix_len to the interface named ifname with netlink
@@ -121,6 +132,14 @@ int rv_agent_restore_conn(const struct rv_agent *agent,
  */
 int rv_agent_add_address(const char *ifname, const struct rv_addr *address,
     uint8_t prefix_len, char *why, size_t why_len);
+
+/*
+ * Announces address for the MAC of ifname: gratuitous ARP for IPv4, an
+ * unsolicited neighbour advertisement for IPv6, a few times. Returns 0 or
+ * a negative errno, with a reason in why.
+ */
+int rv_agent_announce(const char *ifname, const struct rv_addr *address,
+    char *why, size_t why_len);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t rv_agent_now_ms(void);

@@ -47,18 +47,32 @@ log_conn_result(const struct rv_handoff *h, const struct rv_handoff_conn *c,
 		    client, server, res->reason, (unsigned long long)h->id);
 }
 
+/* Adds the address, then announces it: the restored sockets may send at
+ * once, and the clients' answers must come here. */
 static int
 add_identity_address(const struct rv_agent_identity *id,
     const struct rv_handoff *h, char *why, size_t why_len)
 {
-	return rv_agent_add_address(id->interface, &h->server, id->prefix_len,
+	char addr[RV_ADDR_STRLEN];
+	int rc;
+
+	rc = rv_agent_add_address(id->interface, &h->server, id->prefix_len,
 	    why, why_len);
+	if (rc != 0)
+		return rc;
+	if (rv_agent_announce(id->interface, &h->server, why, why_len) != 0)
+		rv_warn("identity %s: announcement failed: %s; the "
+		    "appliance's announcement follows",
+		    rv_addr_format(&h->server, addr, sizeof(addr)), why);
+	return 0;
 }
 
 /*
- * Restores every connection, then adds the address: a client segment that
- * reaches this host first finds the socket, never a missing one that would
- * answer with a reset.
+ * Restores every connection, then adds and announces the address, then
+ * lets the sockets speak: a client segment that reaches this host finds
+ * its socket, never a missing one that would answer with a reset, and the
+ * client's answers to what the sockets send come here, not to the fenced
+ * primary.
  */
 static void
 run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
@@ -66,33 +80,54 @@ run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
     struct rv_handoff_result *results)
 {
 	char addr[RV_ADDR_STRLEN], why[200];
+	int64_t *restore_us;
 	size_t i, restored = 0;
-	int rc;
+	int *fds;
 
 	rv_addr_format(&h->server, addr, sizeof(addr));
-	for (i = 0; i < h->conn_count; i++) {
-		rc = rv_agent_restore_conn(agent, id, h, &h->conns[i],
-		    received_ms, &results[i]);
-		if (rc == 0)
-			restored++;
-		log_conn_result(h, &h->conns[i], &results[i], received_ms);
+	fds = calloc(h->conn_count + 1, sizeof(*fds));
+	restore_us = calloc(h->conn_count + 1, sizeof(*restore_us));
+	if (fds == NULL || restore_us == NULL) {
+		for (i = 0; i < h->conn_count; i++) {
+			results[i].status = RV_HANDOFF_FAILED;
+			snprintf(results[i].reason, sizeof(results[i].reason),
+			    "agent out of memory");
+		}
+		goto out;
 	}
+	for (i = 0; i < h->conn_count; i++)
+		if (rv_agent_restore_conn(id, &h->conns[i], received_ms,
+		    &fds[i], &restore_us[i], &results[i]) != 0)
+			log_conn_result(h, &h->conns[i], &results[i],
+			    received_ms);
 	if (add_identity_address(id, h, why, sizeof(why)) != 0) {
-		/* The sockets stay with their services; the address must
-		 * then be added by hand (ip addr add). */
+		/* Nothing may answer the clients from here: the sockets go
+		 * silently, and the address must be added by hand. */
 		rv_err("identity %s: address not added: %s", addr, why);
 		for (i = 0; i < h->conn_count; i++) {
-			if (results[i].status != RV_HANDOFF_RESTORED)
+			if (fds[i] < 0)
 				continue;
+			rv_agent_drop_conn(fds[i]);
 			results[i].status = RV_HANDOFF_FAILED;
 			snprintf(results[i].reason, sizeof(results[i].reason),
 			    "address not added: %.150s", why);
 		}
-		return;
+		goto out;
+	}
+	for (i = 0; i < h->conn_count; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (rv_agent_release_conn(agent, id, &h->conns[i],
+		    received_ms, fds[i], restore_us[i], &results[i]) == 0)
+			restored++;
+		log_conn_result(h, &h->conns[i], &results[i], received_ms);
 	}
 	rv_info("identity %s: added to %s/%u, %zu of %zu connections "
 	    "restored", addr, id->interface, id->prefix_len, restored,
 	    h->conn_count);
+out:
+	free(fds);
+	free(restore_us);
 }
 
 /* Verifies and decodes one handoff; on failure logs and rejects it. */
