@@ -10,6 +10,7 @@ continues where the primary's instance stopped.
 
     line_service.py [--listen ADDR:PORT] [--adopt PATH] [--control PATH]
                     [--dump-tool PATH] [--tick-ms MS] [--run-limit S]
+                    [--tick-on-adopt]
 
 --listen   serve new connections (the primary)
 --adopt    accept connections from revenant-agent on this Unix socket
@@ -19,12 +20,20 @@ continues where the primary's instance stopped.
            the socket stays silent), writes the bytes the service consumed
            and wrote to DIR/conn-K.c2s and DIR/conn-K.s2c, replies
            "frozen COUNT" and exits, as a host that died would stop.
+--tick-on-adopt
+           an adopted connection sends its next tick at once instead of
+           one interval later, so a benchmark sees the moment the backup
+           can send rather than the tick phase.
+
+One loop serves every socket; only the connections with a tick due or
+bytes to send are visited, so a thousand connections stay cheap.
 
 It prints "ready" on stdout once its sockets listen. Run with
 /usr/bin/python3 (3.9 or later for socket.recv_fds).
 """
 
 import argparse
+import heapq
 import json
 import os
 import selectors
@@ -69,6 +78,7 @@ class Conn:
         self.s2c_log = bytearray()
         self.next_tick = time.monotonic() + tick_s
         self.eof = False
+        self.closed = False
         sock.setblocking(False)
 
     def consume(self, data):
@@ -197,7 +207,10 @@ class Service:
         self.args = args
         self.tick_s = args.tick_ms / 1000.0
         self.sel = selectors.DefaultSelector()
-        self.conns = []
+        self.conns = {}          # file descriptor -> Conn, in arrival order
+        self.due = []            # heap of (next_tick, sequence, Conn)
+        self.pending = set()     # connections with output or EOF to handle
+        self.sequence = 0
         self.stop = False
 
     def listen(self):
@@ -208,7 +221,8 @@ class Service:
             lsock = socket.socket(family, socket.SOCK_STREAM)
             lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             lsock.bind((host, int(port)))
-            lsock.listen(16)
+            # Room for a benchmark's thousand connects in a burst.
+            lsock.listen(1024)
             self.sel.register(lsock, selectors.EVENT_READ, self.on_accept)
         for path, handler in ((self.args.adopt, self.on_adopt),
                               (self.args.control, self.on_control)):
@@ -222,8 +236,14 @@ class Service:
             self.sel.register(usock, selectors.EVENT_READ, handler)
 
     def add(self, conn):
-        self.conns.append(conn)
+        self.conns[conn.sock.fileno()] = conn
         self.sel.register(conn.sock, selectors.EVENT_READ, self.on_data)
+        self.schedule(conn)
+        self.pending.add(conn)
+
+    def schedule(self, conn):
+        self.sequence += 1
+        heapq.heappush(self.due, (conn.next_tick, self.sequence, conn))
 
     def on_accept(self, lsock):
         sock, peer = lsock.accept()
@@ -259,6 +279,8 @@ class Service:
             f"echo {counters['echoes']}, {len(conn.out)} bytes to finish")
         print(f"adopted {conn.peer[1]} ticks {conn.ticks} echoes "
               f"{conn.echoes}", flush=True)
+        if self.args.tick_on_adopt:
+            conn.next_tick = time.monotonic()
         self.add(conn)
 
     def on_control(self, usock):
@@ -275,7 +297,7 @@ class Service:
 
     def freeze(self, directory):
         count = 0
-        for k, conn in enumerate(list(self.conns)):
+        for k, conn in enumerate(list(self.conns.values())):
             prefix = os.path.join(directory, f"conn-{k}")
             fd = conn.sock.fileno()
             subprocess.run([self.args.dump_tool, "dump", str(fd), prefix],
@@ -290,12 +312,14 @@ class Service:
         return count
 
     def drop(self, conn):
+        del self.conns[conn.sock.fileno()]
         self.sel.unregister(conn.sock)
         conn.sock.close()
-        self.conns.remove(conn)
+        conn.closed = True
+        self.pending.discard(conn)
 
     def on_data(self, sock):
-        conn = next(c for c in self.conns if c.sock is sock)
+        conn = self.conns[sock.fileno()]
         try:
             data = sock.recv(65536)
         except BlockingIOError:
@@ -304,6 +328,7 @@ class Service:
             log(f"connection {conn.peer}: {err}")
             self.drop(conn)
             return
+        self.pending.add(conn)
         if not data:
             conn.eof = True
             return
@@ -314,13 +339,24 @@ class Service:
         print("ready", flush=True)
         deadline = time.monotonic() + self.args.run_limit
         while not self.stop and time.monotonic() < deadline:
-            for key, _ in self.sel.select(timeout=self.tick_s / 2):
+            wait = self.tick_s / 2
+            if self.due:
+                wait = min(wait, max(0.0, self.due[0][0] - time.monotonic()))
+            for key, _ in self.sel.select(timeout=wait):
                 key.data(key.fileobj)
                 if self.stop:
                     break
             now = time.monotonic()
-            for conn in list(self.conns):
+            while self.due and self.due[0][0] <= now:
+                _, _, conn = heapq.heappop(self.due)
+                if conn.closed or conn.eof:
+                    continue
                 conn.tick(now)
+                self.schedule(conn)
+                self.pending.add(conn)
+            for conn in list(self.pending):
+                if conn.closed:
+                    continue
                 try:
                     conn.flush()
                 except OSError as err:
@@ -331,6 +367,10 @@ class Service:
                     log(f"connection {conn.peer}: closed by the client")
                     conn.sock.shutdown(socket.SHUT_WR)
                     self.drop(conn)
+                elif not conn.out:
+                    # Still pending when send() would block: retried on
+                    # the next pass.
+                    self.pending.discard(conn)
 
 
 def main():
@@ -344,6 +384,8 @@ def main():
                         help="interval between tick lines, ms")
     parser.add_argument("--run-limit", type=float, default=60,
                         help="exit after this many seconds")
+    parser.add_argument("--tick-on-adopt", action="store_true",
+                        help="tick at once on an adopted connection")
     Service(parser.parse_args()).run()
 
 

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Smoke run of tools/bench failover --quick, so the benchmark keeps working.
+
+The quick run crashes the primary 3 times with revenant taking over by
+itself and once with keepalived moving the address, each on a fresh lab.
+tools/bench exits non-zero when a run cannot be measured (no takeover,
+ticks lost, nothing read from the backup, the address never moved), which
+is what this test checks, not the speed. It needs /usr/sbin/keepalived
+(apt-get install keepalived), which the benchmark installs when missing.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from lab import REPO_ROOT
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="tools/bench needs root (namespaces, hugepages)")
+
+REVENANT_ROWS = ("| crash to the client's first byte from the backup |",
+                 "| crash to \"suspect -> failed\" (detection) |",
+                 "| migration, \"summary: ... in N ms\" |")
+KEEPALIVED_ROWS = ("| crash to the address on the backup |",
+                   "| connections that survived |")
+
+
+def test_bench_failover_quick(build_path):
+    benchmarks = REPO_ROOT / "BENCHMARKS.md"
+    before = benchmarks.read_text() if benchmarks.exists() else None
+    env = dict(os.environ, REVENANT_BUILD_DIR=str(build_path))
+
+    proc = subprocess.run([str(REPO_ROOT / "tools" / "bench"), "failover", "--quick"],
+                          capture_output=True, text=True, timeout=120, env=env,
+                          stdin=subprocess.DEVNULL)
+
+    assert proc.returncode == 0, f"tools/bench failover --quick failed:\n{proc.stderr[-3000:]}"
+    out = proc.stdout
+    assert "### revenant: crash to first byte from the backup, 3 runs" in out
+    assert re.search(r"### keepalived \S+ beside it, 1 runs", out), out
+    for row in REVENANT_ROWS + KEEPALIVED_ROWS:
+        assert row in out, f"{row!r} missing from the output:\n{out}"
+    first = re.search(r"\| crash to the client's first byte from the backup \| "
+                      r"([\d,]+) \|", out)
+    assert first and int(first.group(1).replace(",", "")) > 0, out
+    moved = re.search(r"\| crash to the address on the backup \| ([\d,]+) \|", out)
+    assert moved and int(moved.group(1).replace(",", "")) > 0, out
+    assert "- run 1: address moved in" in out
+    after = benchmarks.read_text() if benchmarks.exists() else None
+    assert after == before, "--quick must not write BENCHMARKS.md"
