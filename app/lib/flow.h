@@ -75,61 +75,75 @@ struct rv_syn_opts {
 	uint16_t mss;
 };
 
-/* What one side sent, and what it acknowledged of the other side. */
+/*
+ * What one side sent, and what it acknowledged of the other side. The
+ * fields that every segment reads or writes, of its own side and of the
+ * peer's, come first and are followed by the log's own hot fields, so a
+ * segment touches the first three cache lines of each direction.
+ */
 struct rv_flow_dir {
-	struct rv_stream_log log;	/* bytes this side sent */
-	struct rv_syn_opts syn;
 	uint32_t isn;
 	uint32_t snd_nxt;		/* highest seq + len sent, SYN/FIN counted */
 	uint32_t ack;			/* highest acknowledgement sent */
 	uint32_t window;		/* last window, scaled, in bytes */
-	uint16_t window_raw;		/* last window field as sent */
 	uint32_t tsval;			/* highest TSval sent */
 	uint32_t tsecr;
-	uint64_t ts_ns;			/* capture time of that TSval */
 	uint32_t fin_seq;		/* sequence number of the FIN */
+	uint16_t window_raw;		/* last window field as sent */
 	bool isn_known;
 	bool ack_seen;
 	bool ts_seen;
 	bool fin_seen;
 	bool fin_acked;
-
+	struct rv_syn_opts syn;
+	uint64_t ts_ns;			/* capture time of that TSval */
+	/* When the peer first acknowledged bytes this log lacks; 0: none. */
+	uint64_t ack_ahead_ns;
 	uint64_t pkts;
 	uint64_t payload_bytes;		/* retransmissions included */
 	uint64_t dup_bytes;
-	uint64_t conflict_bytes;
 	uint64_t last_data_ns;
-	/* When the peer first acknowledged bytes this log lacks; 0: none. */
-	uint64_t ack_ahead_ns;
 	/* Offset below which the log may drop bytes: the checkpoint to
 	 * resume from, and for the server's stream the client's ACK too. */
 	uint64_t keep_from;
 	/* End of the highest damaged byte range in this direction; 0: none. */
 	uint64_t damage_end;
+	uint64_t conflict_bytes;
+	struct rv_stream_log log;	/* bytes this side sent */
 };
 
+/*
+ * A monitored connection. The first cache line holds what every segment
+ * reads or writes besides the directions, the second the checkpoint count
+ * it also reads, and the fields after dir[] are rarely touched. The
+ * structure is cache-line aligned so that each entry of the flow table's
+ * array starts a line.
+ */
 struct rv_flow {
 	struct rv_flow_key key;
-	uint64_t id;			/* unique for the daemon's lifetime */
-	uint16_t server;		/* index into the configured servers */
-	uint8_t state;			/* enum rv_flow_state */
-	uint32_t unrec;			/* enum rv_unrecoverable bits */
-	uint8_t unrec_first;		/* bit number of the first reason */
-	uint8_t unrec_dir;		/* direction it happened in */
-	uint64_t unrec_offset;		/* stream offset it happened at */
-	uint64_t first_ns;
 	uint64_t last_ns;
-	uint64_t closed_ns;
-	uint32_t truncated_frames;
 	/* Source MACs of the latest segment of each side, for the frames a
 	 * takeover injects: [RV_DIR_C2S] is the client's. */
 	uint8_t mac[2][6];
+	uint16_t server;		/* index into the configured servers */
+	uint8_t state;			/* enum rv_flow_state */
 	/* The server's service replays both streams from their first byte
 	 * instead of resuming from a checkpoint (enum rv_resume). */
 	bool stream_resume;
-	struct rv_flow_dir dir[2];
+
 	struct rv_ckpt_list ckpts;	/* filed checkpoints, oldest first */
-};
+	uint64_t id;			/* unique for the daemon's lifetime */
+	uint32_t unrec;			/* enum rv_unrecoverable bits */
+	uint8_t unrec_first;		/* bit number of the first reason */
+	uint8_t unrec_dir;		/* direction it happened in */
+
+	struct rv_flow_dir dir[2];
+
+	uint64_t unrec_offset;		/* stream offset it happened at */
+	uint64_t first_ns;
+	uint64_t closed_ns;
+	uint32_t truncated_frames;
+} __attribute__((aligned(64)));
 
 /* Limits the tracking applies, from the configuration. */
 struct rv_flow_limits {

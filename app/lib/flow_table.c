@@ -213,10 +213,40 @@ rv_flow_table_lookup_pkt(struct rv_flow_table *table,
 	if (pos < 0)
 		return NULL;
 	flow = &table->flows[pos];
-	*dir = pkt->sport == flow->key.client_port &&
-	    memcmp(pkt->src, flow->key.client, 16) == 0 ? RV_DIR_C2S :
-	    RV_DIR_S2C;
+	*dir = rv_flow_pkt_dir(flow, pkt);
 	return flow;
+}
+
+void
+rv_flow_table_lookup_bulk(struct rv_flow_table *table,
+    const struct rv_pkt *const *pkts, unsigned int n,
+    struct rv_flow **flows)
+{
+	struct flow_hkey keys[RV_FLOW_TABLE_BULK_MAX];
+	const void *key_ptrs[RV_FLOW_TABLE_BULK_MAX];
+	int32_t positions[RV_FLOW_TABLE_BULK_MAX];
+	unsigned int i;
+
+	if (n > RV_FLOW_TABLE_BULK_MAX) {
+		/* Beyond the documented limit: look up the rest separately. */
+		rv_flow_table_lookup_bulk(table, pkts + RV_FLOW_TABLE_BULK_MAX,
+		    n - RV_FLOW_TABLE_BULK_MAX, flows + RV_FLOW_TABLE_BULK_MAX);
+		n = RV_FLOW_TABLE_BULK_MAX;
+	}
+	for (i = 0; i < n; i++) {
+		hkey_make(&keys[i], pkts[i]->ip_version, pkts[i]->src,
+		    pkts[i]->sport, pkts[i]->dst, pkts[i]->dport);
+		key_ptrs[i] = &keys[i];
+	}
+	if (n == 0 || rte_hash_lookup_bulk(table->hash, key_ptrs, n,
+	    positions) != 0) {
+		for (i = 0; i < n; i++)
+			flows[i] = NULL;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		flows[i] = positions[i] >= 0 ? &table->flows[positions[i]] :
+		    NULL;
 }
 
 void

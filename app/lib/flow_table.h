@@ -14,6 +14,7 @@
  */
 
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_spinlock.h>
 
@@ -73,6 +74,29 @@ struct rv_flow *rv_flow_table_lookup(struct rv_flow_table *table,
  */
 struct rv_flow *rv_flow_table_lookup_pkt(struct rv_flow_table *table,
     const struct rv_pkt *pkt, int *dir);
+
+/* Segments that rv_flow_table_lookup_bulk() takes at once. */
+#define RV_FLOW_TABLE_BULK_MAX	32
+
+/*
+ * Looks up the connections of n TCP segments together (n at most
+ * RV_FLOW_TABLE_BULK_MAX), which lets the hash fetch all their buckets
+ * before it compares keys. Sets flows[i] to the flow of pkts[i], or to
+ * NULL if that connection is not tracked. Lock held.
+ */
+void rv_flow_table_lookup_bulk(struct rv_flow_table *table,
+    const struct rv_pkt *const *pkts, unsigned int n,
+    struct rv_flow **flows);
+
+/* Returns the direction of pkt, a segment of flow: RV_DIR_C2S or
+ * RV_DIR_S2C. */
+static inline int
+rv_flow_pkt_dir(const struct rv_flow *flow, const struct rv_pkt *pkt)
+{
+	return pkt->sport == flow->key.client_port &&
+	    memcmp(pkt->src, flow->key.client, 16) == 0 ? RV_DIR_C2S :
+	    RV_DIR_S2C;
+}
 
 /* Removes flow from the table and frees its logs and checkpoints. Lock
  * held. */

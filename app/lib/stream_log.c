@@ -368,6 +368,25 @@ rv_stream_log_trim(struct rv_stream_log *log,
 	}
 }
 
+void
+rv_stream_log_prefetch(const struct rv_stream_log *log, uint64_t off)
+{
+	const uint8_t *chunk;
+	uint64_t in_chunk;
+
+	if (off < log->base || off >= log->contig_end)
+		return;
+	chunk = chunk_at(log, off);
+	if (chunk == NULL)
+		return;
+	/* Two lines: the hardware prefetcher follows the rest of a
+	 * sequential compare. */
+	in_chunk = off & CHUNK_MASK;
+	__builtin_prefetch(chunk + in_chunk);
+	if (in_chunk + 64 < RV_STREAM_LOG_CHUNK_SIZE)
+		__builtin_prefetch(chunk + in_chunk + 64);
+}
+
 bool
 rv_stream_log_has_hole(const struct rv_stream_log *log, uint64_t start,
     uint64_t end)
