@@ -278,10 +278,14 @@ def test_takeover_continues_client(root_lab):
     time.sleep(0.3)
     conn = t.freeze(control)
     frozen_ticks = open(conn["s2c_file"], "rb").read().count(b"tick ")
-    good = t.description("takeover", [conn], handoff_id=42)
+    # A second connection that cannot be restored (no service listens on
+    # its port) travels in the same handoff: it fails alone.
+    broken = dict(dummy_connection(lab), server=f"{lab.SERVICE_IP}:5999")
+    good = t.description("takeover", [broken, conn], handoff_id=42)
     status, out = t.send(good, "-s", t.tmp / "good.bin")
-    assert (status, out.strip()) == (0, "result 0 restored"), \
-        t.agent_log.read_text()
+    lines = out.strip().splitlines()
+    assert lines == ["result 0 failed: no service for port 5999",
+                     "result 1 restored"], t.agent_log.read_text()
     lab.exec("client", ["ip", "neigh", "replace", lab.SERVICE_IP, "lladdr",
                         lab.BACKUP_MAC, "dev", lab.CLIENT_IF, "nud",
                         "reachable"])
@@ -312,6 +316,8 @@ def test_takeover_continues_client(root_lab):
                   if peer in line and reason in line]
         assert logged, f"not logged: {reason}\n{log}"
     assert "restored and adopted" in log
+    assert (f"flow {lab.CLIENT_IP}:1 > {lab.SERVICE_IP}:5999: not restored: "
+            "no service for port 5999") in log
     print(f"client: {len(result['ticks'])} ticks ({frozen_ticks} before the "
           f"freeze), {result['sent']} lines echoed", file=sys.stderr)
     assert f"identity {lab.SERVICE_IP}: added to {lab.BACKUP_IF}/24" in log
