@@ -125,6 +125,10 @@ CASES = {
     "no-timestamps": dict(family=4, sysctl={"net.ipv4.tcp_timestamps": 0}),
     "no-window-scaling": dict(family=4,
                               sysctl={"net.ipv4.tcp_window_scaling": 0}),
+    # Linux picks the smallest shift that covers its largest receive
+    # buffer: 6 MiB gives 7.
+    "window-scale-7": dict(family=4, wscale=7,
+                           sysctl={"net.ipv4.tcp_rmem": "4096 131072 6291456"}),
     "mss-536": dict(family=4, advmss=536),
     "mss-536-ipv6": dict(family=6, advmss=536),
     "client-unacked": dict(family=4, fence="client-unacked"),
@@ -199,6 +203,8 @@ def test_migrate_moves_live_connection(root_lab, name):
         assert not c2s["timestamps"]
     if "no-window-scaling" == name:
         assert c2s["window_scale"] == -1
+    if "wscale" in case:
+        assert c2s["window_scale"] == case["wscale"]
     assert result["error"] is None
     ticks = result["ticks"]
     assert ticks == list(range(1, len(ticks) + 1)), \
