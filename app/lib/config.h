@@ -57,27 +57,27 @@ struct rv_server {
 	char *host_key;
 	bool has_host_key;
 	uint8_t host_key_raw[32];	/* the key itself, when has_host_key */
-	/* Shell command that powers off or isolates the server before its
-	 * connections move, run with /bin/sh -c; "none" skips fencing; NULL
-	 * (absent) refuses every migration of this server. */
+	/* Shell command, run with /bin/sh -c, that powers off or isolates
+	 * the server before its connections move. "none" skips fencing, and
+	 * NULL (absent) refuses every migration of this server. */
 	char *fence;
 	uint32_t fence_timeout_ms;
-	/* How the backup's service resumes a connection (enum rv_resume). */
+	/* Resume style of the backup's service (enum rv_resume). */
 	int resume;
 };
 
 /*
- * What a backup's service needs to continue a connection: SSH resumes from
- * the primary's latest checkpoint and the bytes logged after it; a service
- * written to replay its streams ("stream") needs both streams from the
- * first byte and no checkpoint.
+ * Resume styles of a backup's service. SSH resumes from the primary's
+ * latest checkpoint and the bytes logged after it. A service written to
+ * replay its streams ("stream") needs both streams from the first byte and
+ * no checkpoint.
  */
 enum rv_resume {
 	RV_RESUME_CHECKPOINT = 0,
 	RV_RESUME_STREAM,
 };
 
-/* How revenantd tells that a server died. */
+/* Failure detection settings. */
 struct rv_detection_config {
 	bool enabled;			/* take over on its own */
 	uint32_t probe_interval_ms;	/* ARP probe of each server */
@@ -85,7 +85,7 @@ struct rv_detection_config {
 	uint32_t passive_window_ms;	/* clients waiting this long */
 };
 
-/* How revenantd signs and sends handoffs to the agents. */
+/* Signing and sending of handoffs to the agents. */
 struct rv_handoff_config {
 	char *name;			/* the agents know our key by it */
 	char *key_file;			/* Ed25519 private key, PEM, 0600 */

@@ -16,7 +16,7 @@
 /*
  * The hash key: both endpoints in a fixed order (the lower address first,
  * then the lower port), so one lookup finds a connection whichever way the
- * segment goes, before anyone knows which end is the server.
+ * segment goes, before the capture has found which end is the server.
  */
 struct flow_hkey {
 	uint8_t family;

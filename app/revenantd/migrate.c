@@ -296,7 +296,7 @@ copy_flow(struct conn_copy *cc, const struct rv_flow *flow, uint64_t now_ns)
 	hc->unacked = cc->s2c + (unacked_off - s->log.base);
 	hc->unacked_len = (size_t)(s->log.contig_end - unacked_off);
 	/* Client bytes the primary never acknowledged go to the restored
-	 * receive queue, because no other host holds them. */
+	 * receive queue, because no other host has them. */
 	acked = s->ack_seen ? rv_stream_log_offset(&c->log, s->ack,
 	    c->log.contig_end) : 0;
 	queue_off = acked < c->log.base ? c->log.base : acked;
