@@ -183,7 +183,10 @@ def test_migrate_moves_live_connection(root_lab, name):
         assert flows[0]["recoverable"], flows[0]
         flow = app.flow(flows[0]["id"])
 
-        proc = migrate(lab, app, "primary")
+        # One case names the backup explicitly; the others take the
+        # server's configured one.
+        target = ("--to", "backup") if name == "ipv6" else ()
+        proc = migrate(lab, app, "primary", *target)
         print(proc.stdout, proc.stderr)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "fence: done" in proc.stdout
@@ -251,6 +254,13 @@ def test_migrate_refuses_without_fence(root_lab):
         proc = migrate(lab, app, "nosuch", timeout=30)
         assert proc.returncode == 1
         assert "server 'nosuch' not found" in proc.stderr
+        proc = migrate(lab, app, "primary", "--to", "nosuch", timeout=30)
+        assert proc.returncode == 1
+        assert "backup 'nosuch' not found in the configuration" in \
+            proc.stderr
+        proc = migrate(lab, app, "primary", "--into", "backup", timeout=30)
+        assert proc.returncode == 2
+        assert "usage: migrate SERVER [--to BACKUP]" in proc.stderr
     finally:
         app.stop()
 
