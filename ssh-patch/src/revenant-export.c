@@ -150,10 +150,27 @@ fill_dir(struct rv_state_dir *d, const struct rv_packet_view *v, int mode)
 	return 0;
 }
 
+/* Copies an identification string; -1 if it exceeds RFC 4253's limit. */
+static int
+copy_version(char *dst, const struct sshbuf *b)
+{
+	size_t len = b == NULL ? 0 : sshbuf_len(b);
+
+	if (len == 0 || len > RV_STATE_VERSION_STRING_MAX)
+		return -1;
+	memcpy(dst, sshbuf_ptr(b), len);
+	dst[len] = '\0';
+	return 0;
+}
+
 static int
 fill_transport(struct ssh *ssh, struct rv_state_session *s,
     const struct rv_packet_view *v)
 {
+	/* A backup rekeying the connection hashes both strings again. */
+	if (copy_version(s->client_version, ssh->kex->client_version) != 0 ||
+	    copy_version(s->server_version, ssh->kex->server_version) != 0)
+		return -1;
 	s->c2s_offset = v->stream_in - v->input_len;
 	s->s2c_offset = v->stream_out + v->output_len;
 	copy_name(s->kex, ssh->kex->name);
@@ -219,7 +236,8 @@ fill_session(struct rv_state_channel *c, Session *s)
 		c->rows = s->row;
 		c->xpixels = s->xpixel;
 		c->ypixels = s->ypixel;
-		fill_termios(c, s->ptyfd);
+		/* The session process keeps ptymaster once the shell runs. */
+		fill_termios(c, s->ptymaster != -1 ? s->ptymaster : s->ptyfd);
 	}
 	if ((note = find_exec(s->chanid)) != NULL) {
 		c->run = note->run;
@@ -281,7 +299,7 @@ fill_channels(struct ssh *ssh, struct rv_state_session *s)
 /*
  * Hashes what makes a channel open, close or change state, but not its
  * windows, which move with every data packet and are covered by the
- * periodic checkpoints. Detects the closes that no request handler sees.
+ * periodic checkpoints. Detects the closes that no request handler notes.
  */
 static uint64_t
 channels_fingerprint(struct ssh *ssh)
@@ -321,7 +339,8 @@ take_checkpoint(struct ssh *ssh, uint32_t flags)
 	memset(&s, 0, sizeof(s));
 	ssh_packet_revenant_view(ssh, &view);
 	if (fill_transport(ssh, &s, &view) != 0) {
-		error("revenant: checkpoint skipped: no keys in place");
+		error("revenant: checkpoint skipped: no keys or no "
+		    "identification strings in place");
 		goto out;
 	}
 	fill_channels(ssh, &s);
@@ -329,8 +348,15 @@ take_checkpoint(struct ssh *ssh, uint32_t flags)
 		error("revenant: checkpoint skipped: %s", rv_state_strerror(r));
 		goto out;
 	}
-	if (rv.have_monitor)
-		rv_monitor_request_checkpoint(blob, len, flags);
+	/*
+	 * Only a NEWKEYS checkpoint must be sent before sshd goes on, because
+	 * the next packets use the new keys. The others let the monitor sign
+	 * and encrypt while this process carries on.
+	 */
+	if (rv.have_monitor) {
+		rv_monitor_request_checkpoint(blob, len, flags,
+		    (flags & RV_CKPT_FLAG_AFTER_NEWKEYS) != 0);
+	}
 	else {
 		(void)rv_monitor_emit(ssh, rv.user,
 		    sshbuf_ptr(ssh->kex->session_id),

@@ -8,7 +8,7 @@
  * volume and time) and the serialization of the transport and channel
  * state into the session part of the content (revenant-state.h). Signing,
  * encryption and sending happen in the privileged monitor
- * (revenant-monitor.h); this side only asks for them.
+ * (revenant-monitor.h), which this side only requests.
  *
  * One connection per process, as sshd has it, so the state is global.
  * Everything runs on sshd's single thread. Functions do nothing unless

@@ -25,19 +25,22 @@ struct ssh;
 struct sshbuf;
 
 /*
- * Session process side: asks the monitor to export the session part
- * (session, len bytes) with the header flags. Blocks until the monitor has
- * sent the datagrams or given up.
+ * Session process side: requests that the monitor export the session part
+ * (session, len bytes) with the header flags. With wait non-zero it blocks
+ * until the monitor has sent the datagrams or given up. With wait zero the
+ * monitor sends no answer, so the session process goes on while the
+ * monitor signs and encrypts; requests are still handled in order.
  */
 void	rv_monitor_request_checkpoint(const uint8_t *session, size_t len,
-	    uint32_t flags);
+	    uint32_t flags, int wait);
 
 /*
  * Monitor side of MONITOR_REQ_REVENANT_CKPT: parses the request in m and
  * exports it for user and the session identifier sid (sid_len bytes),
- * which the monitor keeps itself. Leaves m empty for the answer.
+ * which the monitor keeps itself. Leaves m empty. Returns 1 if the session
+ * process waits for MONITOR_ANS_REVENANT_CKPT, 0 if it does not.
  */
-void	rv_monitor_answer_checkpoint(struct ssh *ssh, struct sshbuf *m,
+int	rv_monitor_answer_checkpoint(struct ssh *ssh, struct sshbuf *m,
 	    const char *user, const uint8_t *sid, size_t sid_len);
 
 /*

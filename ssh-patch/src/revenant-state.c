@@ -232,6 +232,27 @@ r_name(struct reader *r, char *s, size_t max)
 	return 0;
 }
 
+/*
+ * Reads an identification string as sent on the wire without its CR LF
+ * (RFC 4253, section 4.2): it starts with "SSH-", holds no NUL, CR or LF,
+ * and takes at most 255 bytes.
+ */
+static int
+r_version(struct reader *r, char *s)
+{
+	uint32_t n;
+	int ret;
+
+	if ((ret = r_fixed(r, (uint8_t *)s, RV_STATE_VERSION_STRING_MAX,
+	    &n)) != 0)
+		return ret;
+	if (n < 4 || memcmp(s, "SSH-", 4) != 0 || memchr(s, '\0', n) != NULL ||
+	    memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL)
+		return RV_STATE_ERR_MALFORMED;
+	s[n] = '\0';
+	return 0;
+}
+
 /* Reads a string into a malloc()ed C string; empty becomes NULL. */
 static int
 r_text(struct reader *r, char **sp)
@@ -462,6 +483,8 @@ rv_state_session_encode(const struct rv_state_session *s, uint8_t **out,
 	w_u64(&w, s->s2c_offset);
 	w_cstring(&w, s->kex);
 	w_cstring(&w, s->hostkey_alg);
+	w_cstring(&w, s->client_version);
+	w_cstring(&w, s->server_version);
 	w_u32(&w, s->transport_flags);
 	w_u64(&w, s->rekey_limit);
 	w_u32(&w, s->rekey_interval);
@@ -483,6 +506,8 @@ get_session(struct reader *r, struct rv_state_session *s)
 	    (ret = r_u64(r, &s->s2c_offset)) != 0 ||
 	    (ret = r_name(r, s->kex, RV_STATE_NAME_MAX)) != 0 ||
 	    (ret = r_name(r, s->hostkey_alg, RV_STATE_NAME_MAX)) != 0 ||
+	    (ret = r_version(r, s->client_version)) != 0 ||
+	    (ret = r_version(r, s->server_version)) != 0 ||
 	    (ret = r_u32(r, &s->transport_flags)) != 0 ||
 	    (ret = r_u64(r, &s->rekey_limit)) != 0 ||
 	    (ret = r_u32(r, &s->rekey_interval)) != 0 ||

@@ -28,6 +28,7 @@
 #define RV_STATE_IV_MAX			32
 #define RV_STATE_USER_MAX		256
 #define RV_STATE_SESSION_ID_MAX		64	/* SHA-512 exchange hash */
+#define RV_STATE_VERSION_STRING_MAX	255	/* RFC 4253, section 4.2 */
 #define RV_STATE_TEXT_MAX		4096	/* command, host, env value */
 #define RV_STATE_TERMIOS_CC_MAX		64	/* bytes of c_cc */
 #define RV_STATE_CHANNELS_MAX		1024	/* channels per checkpoint */
@@ -129,6 +130,9 @@ struct rv_state_session {
 	uint64_t	s2c_offset;	/* server stream bytes written */
 	char		kex[RV_STATE_NAME_MAX + 1];
 	char		hostkey_alg[RV_STATE_NAME_MAX + 1];
+	/* Identification strings without CR LF; every exchange hash has them. */
+	char		client_version[RV_STATE_VERSION_STRING_MAX + 1];
+	char		server_version[RV_STATE_VERSION_STRING_MAX + 1];
 	uint32_t	transport_flags;	/* RV_STATE_TRANSPORT_* */
 	uint64_t	rekey_limit;	/* bytes, 0: the cipher's default */
 	uint32_t	rekey_interval;	/* seconds, 0: none */
