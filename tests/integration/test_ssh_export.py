@@ -494,6 +494,10 @@ def test_checkpoint_after_authentication(server_factory):
     assert first["flags"] == 0
     c = first["content"]
     assert c["hostkey_alg"] == "ssh-ed25519"
+    # The key exchange hashes both identification strings, so a backup
+    # needs them to rekey; Debian's client names its package.
+    assert c["client_version"].startswith("SSH-2.0-OpenSSH_9.2p1 Debian")
+    assert c["server_version"].startswith("SSH-2.0-OpenSSH_9.2p1")
     assert c["strict_kex"] is True      # Debian's client offers strict kex
     assert len(bytes.fromhex(c["session_id"])) in (32, 48, 64)  # exchange hash
     assert hashlib.sha256(bytes.fromhex(c["session_id"])).hexdigest() == first["session_hash"]

@@ -219,6 +219,10 @@ print_content(const struct rv_state_content *c, int secrets)
 	print_string(s->kex);
 	printf(",\"hostkey_alg\":");
 	print_string(s->hostkey_alg);
+	printf(",\"client_version\":");
+	print_string(s->client_version);
+	printf(",\"server_version\":");
+	print_string(s->server_version);
 	printf(",\"strict_kex\":%s,\"rekey_limit\":%llu,"
 	    "\"rekey_interval\":%u,",
 	    (s->transport_flags & RV_STATE_TRANSPORT_STRICT_KEX) ?
