@@ -105,15 +105,15 @@ put_ipv6(uint8_t *p, const struct rv_addr *src, const struct rv_addr *dst,
 }
 
 int
-rv_inject_garp(uint8_t *buf, size_t len, const uint8_t mac[6],
-    const struct rv_addr *ip)
+rv_inject_garp(uint8_t *buf, size_t len, const uint8_t eth_src[6],
+    const uint8_t mac[6], const struct rv_addr *ip)
 {
 	uint8_t *arp = buf + ETH_LEN;
 
 	if (ip->family != 4 || len < 60)
 		return -EINVAL;
 	memset(buf, 0, 60);		/* padded to the Ethernet minimum */
-	put_eth(buf, broadcast, mac, 0x0806);
+	put_eth(buf, broadcast, eth_src, 0x0806);
 	put16(arp, 1);			/* Ethernet */
 	put16(arp + 2, 0x0800);		/* IPv4 */
 	arp[4] = 6;
@@ -129,7 +129,7 @@ int
 rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
     const struct rv_addr *ip)
 {
-	int n = rv_inject_garp(buf, len, mac, ip);
+	int n = rv_inject_garp(buf, len, mac, mac, ip);
 
 	if (n < 0)
 		return n;
@@ -140,8 +140,8 @@ rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
 }
 
 int
-rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
-    const struct rv_addr *ip)
+rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t eth_src[6],
+    const uint8_t mac[6], const struct rv_addr *ip)
 {
 	static const uint8_t all_nodes_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
 	struct rv_addr all_nodes = { .family = 6, .bytes = { 0xff, 0x02,
@@ -151,7 +151,7 @@ rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
 
 	if (ip->family != 6 || len < ETH_LEN + IPV6_LEN + icmp_len)
 		return -EINVAL;
-	put_eth(buf, all_nodes_mac, mac, 0x86dd);
+	put_eth(buf, all_nodes_mac, eth_src, 0x86dd);
 	/* Hop limit 255 is required on neighbour discovery (RFC 4861 7.1.2). */
 	put_ipv6(buf + ETH_LEN, ip, &all_nodes, 58, icmp_len, 255);
 	memset(icmp, 0, icmp_len);

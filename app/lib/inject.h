@@ -21,11 +21,13 @@
 
 /*
  * Writes a gratuitous ARP (RFC 5227 section 3: an ARP request whose sender
- * and target IP are both ip) from mac to the broadcast address.
+ * and target IP are both ip) announcing ip at mac, to the broadcast
+ * address. eth_src is the frame's Ethernet source: the port that sends it,
+ * which need not be mac, so a switch keeps learning mac on mac's own port.
  * Returns the frame length, or -EINVAL if ip is not IPv4 or len is short.
  */
-int rv_inject_garp(uint8_t *buf, size_t len, const uint8_t mac[6],
-    const struct rv_addr *ip);
+int rv_inject_garp(uint8_t *buf, size_t len, const uint8_t eth_src[6],
+    const uint8_t mac[6], const struct rv_addr *ip);
 
 /*
  * Writes an ARP probe (RFC 5227 section 2.1.1: sender IP 0.0.0.0) asking
@@ -38,14 +40,15 @@ int rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
 /*
  * Writes an unsolicited neighbour advertisement (RFC 4861 section 7.2.6)
  * for ip with mac as its target link-layer address, Override flag set, to
- * the all-nodes multicast address. Returns the frame length or -EINVAL.
+ * the all-nodes multicast address, from Ethernet source eth_src. Returns
+ * the frame length or -EINVAL.
  */
-int rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
-    const struct rv_addr *ip);
+int rv_inject_unsolicited_na(uint8_t *buf, size_t len,
+    const uint8_t eth_src[6], const uint8_t mac[6], const struct rv_addr *ip);
 
 /* What the injected ACK says; numbers in host byte order. */
 struct rv_inject_ack {
-	uint8_t src_mac[6];		/* the backup's MAC */
+	uint8_t src_mac[6];		/* the sending port's own MAC */
 	uint8_t dst_mac[6];		/* the client's MAC, as the mirror saw it */
 	struct rv_endpoint server;
 	struct rv_endpoint client;

@@ -219,9 +219,12 @@ restore_options(int fd, const struct rv_tcp_restore *r, char *why,
 		return fail(why, why_len, errno, "set TCP_REPAIR_OPTIONS");
 
 	/* The kernel stores TSval - now as the socket's offset, so the next
-	 * segment carries ts_val plus the ms since this call. */
+	 * segment carries ts_val plus the ms since this call. Since Linux
+	 * 6.7 the lowest bit of the value selects microsecond timestamps, so
+	 * it is rounded up to an even number: millisecond clock, and still
+	 * at or above what the client has seen. */
 	if (r->ts_ok && set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP,
-	    (int)r->ts_val) != 0)
+	    (int)((r->ts_val + 1) & ~1u)) != 0)
 		return fail(why, why_len, errno, "set TCP_TIMESTAMP %u",
 		    r->ts_val);
 	return 0;

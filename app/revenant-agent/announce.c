@@ -54,8 +54,8 @@ rv_agent_announce(const char *ifname, const struct rv_addr *address,
 		return rc;
 	}
 	len = address->family == 4 ?
-	    rv_inject_garp(frame, sizeof(frame), mac, address) :
-	    rv_inject_unsolicited_na(frame, sizeof(frame), mac, address);
+	    rv_inject_garp(frame, sizeof(frame), mac, mac, address) :
+	    rv_inject_unsolicited_na(frame, sizeof(frame), mac, mac, address);
 	if (len < 0) {
 		snprintf(why, why_len, "cannot build the announcement");
 		return len;

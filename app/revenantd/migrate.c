@@ -555,10 +555,15 @@ rv_migrate_announce(struct rv_daemon *d, size_t server, size_t backup)
 		for (a = 0; a < srv->address_count; a++) {
 			const struct rv_addr *ip = &srv->addresses[a];
 
+			/* The frames leave through our inject port with its
+			 * own source MAC: with the backup's, the switch would
+			 * learn the backup behind the inject port and send the
+			 * clients' segments here instead of to the backup. */
 			len = ip->family == 4 ?
-			    rv_inject_garp(frame, sizeof(frame), mac, ip) :
-			    rv_inject_unsolicited_na(frame, sizeof(frame), mac,
-			    ip);
+			    rv_inject_garp(frame, sizeof(frame),
+			    d->inject_port.mac, mac, ip) :
+			    rv_inject_unsolicited_na(frame, sizeof(frame),
+			    d->inject_port.mac, mac, ip);
 			if (rv_port_inject(d, frame, len) != 0)
 				errors++;
 		}
@@ -578,7 +583,6 @@ static void
 nudge_clients(struct rv_migration *m, struct conn_list *list)
 {
 	struct rv_daemon *d = m->daemon;
-	const uint8_t *mac = d->config->backups[m->backup].mac.bytes;
 	uint8_t frame[RV_INJECT_FRAME_MAX];
 	struct rv_inject_ack a;
 	size_t i;
@@ -590,7 +594,7 @@ nudge_clients(struct rv_migration *m, struct conn_list *list)
 		if (!cc->recoverable)
 			continue;
 		memset(&a, 0, sizeof(a));
-		memcpy(a.src_mac, mac, 6);
+		memcpy(a.src_mac, d->inject_port.mac, 6);
 		memcpy(a.dst_mac, cc->client_mac, 6);
 		a.server = cc->hc.server;
 		a.client = cc->hc.client;

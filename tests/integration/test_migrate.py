@@ -233,6 +233,14 @@ def test_migrate_moves_live_connection(root_lab, name):
         assert int(restored.group(1)) > 0
     if case.get("fence") == "server-unacked":
         assert int(restored.group(2)) > 0
+    # The appliance's frames carry its own source MAC, so the switch still
+    # learns the backup's MAC on the backup's port: otherwise the clients'
+    # segments would go to the appliance.
+    fdb = lab.exec("switch", ["bridge", "fdb", "show", "br", lab.BRIDGE]).stdout
+    backup_ports = {line.split()[2] for line in fdb.splitlines()
+                    if line.lower().startswith(lab.BACKUP_MAC.lower())
+                    and "master" in line}
+    assert backup_ports == {lab.SW_BACKUP_PORT}, fdb
     # The announcement moved the address: the client's neighbour entry
     # names the backup's MAC without anyone touching it.
     neigh = lab.exec("client", ["ip", "neigh", "show", address]).stdout

@@ -14,6 +14,7 @@
 
 static const uint8_t backup_mac[6] = { 0x02, 0, 0, 0, 0, 0x03 };
 static const uint8_t client_mac[6] = { 0x02, 0, 0, 0, 0, 0x10 };
+static const uint8_t inject_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 
 /* Sums a TCP or ICMPv6 packet with its pseudo-header; 0xffff if valid. */
 static uint16_t
@@ -46,8 +47,10 @@ garp_parses_back(void **state)
 
 	(void)state;
 	assert_int_equal(rv_addr_parse("198.51.100.2", &ip), 0);
-	n = rv_inject_garp(buf, sizeof(buf), backup_mac, &ip);
+	n = rv_inject_garp(buf, sizeof(buf), inject_mac, backup_mac, &ip);
 	assert_int_equal(n, 60);
+	/* The frame comes from the sending port; the ARP names the backup. */
+	assert_memory_equal(buf + 6, inject_mac, 6);
 	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, &pkt), RV_PKT_ARP);
 	assert_int_equal(pkt.arp.op, 1);
 	assert_memory_equal(pkt.arp.sha, backup_mac, 6);
@@ -64,10 +67,10 @@ garp_rejects_ipv6(void **state)
 
 	(void)state;
 	assert_int_equal(rv_addr_parse("2001:db8:1::2", &ip), 0);
-	assert_int_equal(rv_inject_garp(buf, sizeof(buf), backup_mac, &ip),
-	    -EINVAL);
-	assert_int_equal(rv_inject_unsolicited_na(buf, 20, backup_mac, &ip),
-	    -EINVAL);
+	assert_int_equal(rv_inject_garp(buf, sizeof(buf), inject_mac,
+	    backup_mac, &ip), -EINVAL);
+	assert_int_equal(rv_inject_unsolicited_na(buf, 20, inject_mac,
+	    backup_mac, &ip), -EINVAL);
 }
 
 static void
@@ -80,7 +83,9 @@ neighbour_advert_parses_back(void **state)
 
 	(void)state;
 	assert_int_equal(rv_addr_parse("2001:db8:1::2", &ip), 0);
-	n = rv_inject_unsolicited_na(buf, sizeof(buf), backup_mac, &ip);
+	n = rv_inject_unsolicited_na(buf, sizeof(buf), inject_mac, backup_mac,
+	    &ip);
+	assert_memory_equal(buf + 6, inject_mac, 6);
 	assert_true(n > 0);
 	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, &pkt), RV_PKT_OTHER);
 	assert_int_equal(pkt.ip_version, 6);
