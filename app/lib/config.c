@@ -393,18 +393,6 @@ check_memory(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 }
 
 static void
-report_duplicate(struct rv_yaml_doc *doc, const void *dst, const void *first,
-    const char *what, const char *value)
-{
-	const char *key = "?";
-	size_t line;
-
-	line = rv_yaml_where(doc, first, &key);
-	rv_yaml_error_at(doc, dst, NULL, "duplicate %s '%s'; first given as "
-	    "%s at line %zu", what, value, key, line);
-}
-
-static void
 check_names(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 {
 	size_t i, j;
@@ -415,7 +403,7 @@ check_names(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 			    strcmp(cfg->backups[i].name,
 			    cfg->backups[j].name) != 0)
 				continue;
-			report_duplicate(doc, &cfg->backups[i].name,
+			rv_yaml_error_duplicate(doc, &cfg->backups[i].name,
 			    &cfg->backups[j].name, "backup name",
 			    cfg->backups[i].name);
 			break;
@@ -427,7 +415,7 @@ check_names(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 			    strcmp(cfg->servers[i].name,
 			    cfg->servers[j].name) != 0)
 				continue;
-			report_duplicate(doc, &cfg->servers[i].name,
+			rv_yaml_error_duplicate(doc, &cfg->servers[i].name,
 			    &cfg->servers[j].name, "server name",
 			    cfg->servers[i].name);
 			break;
@@ -480,7 +468,7 @@ check_addresses(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 					if (!rv_addr_equal(a, b))
 						continue;
 					rv_addr_format(a, text, sizeof(text));
-					report_duplicate(doc, a, b, "address",
+					rv_yaml_error_duplicate(doc, a, b, "address",
 					    text);
 					goto next;
 				}

@@ -89,8 +89,8 @@ struct rv_tcp_restore {
 	const uint8_t *recv_queue;
 	size_t recv_queue_len;
 	/* Leave the unacknowledged bytes for rv_tcp_repair_send_unacked():
-	 * the caller first moves the address, so the client's answers to
-	 * them reach this host. */
+	 * the caller first moves the address, so the client's
+	 * acknowledgements of them reach this host. */
 	bool defer_unacked;
 };
 
@@ -124,7 +124,7 @@ struct rv_tcp_dump {
  */
 /*
  * Sends the unacknowledged bytes of r on the restored socket fd, when
- * rv_tcp_repair_restore() was told to defer them. Non-blocking. Returns 0
+ * rv_tcp_repair_restore() was asked to defer them. Non-blocking. Returns 0
  * or a negative errno value with the reason in why.
  */
 int rv_tcp_repair_send_unacked(int fd, const struct rv_tcp_restore *r,

@@ -1148,3 +1148,15 @@ rv_yaml_check_absolute_path(const char *value, char *why, size_t whylen)
 	}
 	return 0;
 }
+
+void
+rv_yaml_error_duplicate(struct rv_yaml_doc *doc, const void *dst,
+    const void *first, const char *what, const char *value)
+{
+	const char *key = "?";
+	size_t line;
+
+	line = rv_yaml_where(doc, first, &key);
+	rv_yaml_error_at(doc, dst, NULL, "duplicate %s '%s'; first given as "
+	    "%s at line %zu", what, value, key, line);
+}

@@ -181,4 +181,12 @@ int rv_yaml_parse_size(const char *text, uint64_t *bytes);
 /* Writes bytes as "64MiB" when a binary unit divides it, else as digits. */
 char *rv_yaml_format_size(uint64_t bytes, char *buf, size_t len);
 
+/*
+ * Records "duplicate WHAT 'VALUE'; first given as KEY at line N" at dst,
+ * naming where the first occurrence, first, was read. For checks across
+ * list elements.
+ */
+void rv_yaml_error_duplicate(struct rv_yaml_doc *doc, const void *dst,
+    const void *first, const char *what, const char *value);
+
 #endif

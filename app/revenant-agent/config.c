@@ -154,18 +154,6 @@ static const struct rv_yaml_field config_fields[] = {
 };
 
 static void
-report_duplicate(struct rv_yaml_doc *doc, const void *dst, const void *first,
-    const char *what, const char *value)
-{
-	const char *key = "?";
-	size_t line;
-
-	line = rv_yaml_where(doc, first, &key);
-	rv_yaml_error_at(doc, dst, NULL, "duplicate %s '%s'; first given as "
-	    "%s at line %zu", what, value, key, line);
-}
-
-static void
 check_appliances(struct rv_yaml_doc *doc, const struct rv_agent_config *cfg)
 {
 	const struct rv_agent_appliance *a = cfg->appliances;
@@ -174,7 +162,7 @@ check_appliances(struct rv_yaml_doc *doc, const struct rv_agent_config *cfg)
 	for (i = 0; i < cfg->appliance_count; i++) {
 		for (j = 0; a[i].name != NULL && j < i; j++) {
 			if (a[j].name != NULL && strcmp(a[i].name, a[j].name) == 0) {
-				report_duplicate(doc, &a[i].name, &a[j].name,
+				rv_yaml_error_duplicate(doc, &a[i].name, &a[j].name,
 				    "appliance name", a[i].name);
 				break;
 			}
@@ -196,7 +184,7 @@ check_identity(struct rv_yaml_doc *doc, const struct rv_agent_config *cfg,
 	for (j = 0; id->address.family != 0 && j < i; j++) {
 		if (rv_addr_equal(&id->address, &cfg->identities[j].address)) {
 			rv_addr_format(&id->address, text, sizeof(text));
-			report_duplicate(doc, &id->address,
+			rv_yaml_error_duplicate(doc, &id->address,
 			    &cfg->identities[j].address, "address", text);
 			break;
 		}
@@ -206,7 +194,7 @@ check_identity(struct rv_yaml_doc *doc, const struct rv_agent_config *cfg,
 			if (id->services[i].port != id->services[j].port)
 				continue;
 			snprintf(port, sizeof(port), "%u", id->services[i].port);
-			report_duplicate(doc, &id->services[i].port,
+			rv_yaml_error_duplicate(doc, &id->services[i].port,
 			    &id->services[j].port, "service port", port);
 			break;
 		}

@@ -330,7 +330,7 @@ rv_agent_release_conn(const struct rv_agent *agent,
 		drop_silently(fd);
 		return rc;
 	}
-	/* The service holds its own descriptor of the socket now. */
+	/* The service has its own descriptor of the socket now. */
 	close(fd);
 	res->status = RV_HANDOFF_RESTORED;
 	res->reason[0] = '\0';

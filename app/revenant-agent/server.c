@@ -48,7 +48,7 @@ log_conn_result(const struct rv_handoff *h, const struct rv_handoff_conn *c,
 }
 
 /* Adds the address, then announces it: the restored sockets may send at
- * once, and the clients' answers must come here. */
+ * once, and the clients' replies must come here. */
 static int
 add_identity_address(const struct rv_agent_identity *id,
     const struct rv_handoff *h, char *why, size_t why_len)
@@ -70,8 +70,8 @@ add_identity_address(const struct rv_agent_identity *id,
 /*
  * Restores every connection, then adds and announces the address, then
  * lets the sockets speak: a client segment that reaches this host finds
- * its socket, never a missing one that would answer with a reset, and the
- * client's answers to what the sockets send come here, not to the fenced
+ * its socket, never a missing one that would reply with a reset, and the
+ * client's replies to what the sockets send come here, not to the fenced
  * primary.
  */
 static void
@@ -101,7 +101,7 @@ run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
 			log_conn_result(h, &h->conns[i], &results[i],
 			    received_ms);
 	if (add_identity_address(id, h, why, sizeof(why)) != 0) {
-		/* Nothing may answer the clients from here: the sockets go
+		/* Nothing may reply to the clients from here: the sockets go
 		 * silently, and the address must be added by hand. */
 		rv_err("identity %s: address not added: %s", addr, why);
 		for (i = 0; i < h->conn_count; i++) {

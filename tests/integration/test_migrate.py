@@ -287,7 +287,7 @@ def test_migrate_stops_when_fence_fails(root_lab):
         assert "handoff" not in proc.stdout
     finally:
         app.stop()
-    # Nothing moved: the primary still answers on its address.
+    # Nothing moved: the primary still replies on its address.
     lab.exec("client", ["ping", "-c", "1", "-W", "2", lab.SERVICE_IP])
 
 
