@@ -486,18 +486,49 @@ prefetch_flow(const struct rv_flow *flow)
 }
 
 /*
- * Frames ahead of the one being filed whose flows are prefetched, so that
- * filing the frames in between hides the memory access. An estimate: 4, 8
- * and a whole batch ahead measured within noise of each other on the
- * tcp64 replay of tools/bench capture, on a shared 2-core VM.
+ * How far ahead of the frame being filed each prefetch stage runs, in
+ * frames of the batch. Reaching the logged bytes that a retransmission is
+ * compared with takes three dependent loads (the flow, the log's slot
+ * ring, the chunk), so each stage starts when the previous one has had two
+ * frames' filing time to arrive. An estimate: on the tcp64 replay of
+ * tools/bench capture (a shared 2-core VM), 6-4-2 measured within noise
+ * of 12-8-4.
  */
-#define CAPTURE_PREFETCH_AHEAD	4
+#define CAPTURE_PREFETCH_AHEAD		6
+#define CAPTURE_PREFETCH_SLOT_AHEAD	4
+#define CAPTURE_PREFETCH_LOG_AHEAD	2
 
 /*
- * Frames ahead whose logged bytes are prefetched: fewer than for the flow,
- * whose lines must have arrived to find the bytes.
+ * Returns the log that a segment of flow adds payload to and sets *off to
+ * the stream offset of its first payload byte, or returns NULL when the
+ * segment carries no payload. Reads the flow only.
  */
-#define CAPTURE_PREFETCH_LOG_AHEAD	2
+static inline const struct rv_stream_log *
+segment_log(const struct rv_flow *flow, const struct rv_pkt *pkt,
+    uint64_t *off)
+{
+	const struct rv_stream_log *log;
+	uint32_t seq;
+
+	if (pkt->payload_len == 0)
+		return NULL;
+	log = &flow->dir[rv_flow_pkt_dir(flow, pkt)].log;
+	seq = pkt->seq + ((pkt->tcp_flags & RV_TCP_SYN) ? 1 : 0);
+	*off = rv_stream_log_offset(log, seq, log->contig_end);
+	return log;
+}
+
+/* Fetches the slot-ring entry of the logged bytes a segment overlaps. */
+static inline void
+prefetch_log_slot(const struct rv_flow *flow, const struct rv_pkt *pkt)
+{
+	const struct rv_stream_log *log;
+	uint64_t off;
+
+	log = segment_log(flow, pkt, &off);
+	if (log != NULL)
+		rv_stream_log_prefetch_slot(log, off);
+}
 
 /* Fetches the logged bytes that a segment of flow overlaps, if any: a
  * retransmission is compared with them. */
@@ -505,14 +536,11 @@ static inline void
 prefetch_logged(const struct rv_flow *flow, const struct rv_pkt *pkt)
 {
 	const struct rv_stream_log *log;
-	uint32_t seq;
+	uint64_t off;
 
-	if (pkt->payload_len == 0)
-		return;
-	log = &flow->dir[rv_flow_pkt_dir(flow, pkt)].log;
-	seq = pkt->seq + ((pkt->tcp_flags & RV_TCP_SYN) ? 1 : 0);
-	rv_stream_log_prefetch(log, rv_stream_log_offset(log, seq,
-	    log->contig_end));
+	log = segment_log(flow, pkt, &off);
+	if (log != NULL)
+		rv_stream_log_prefetch(log, off, pkt->payload_len);
 }
 
 /* A frame of several segments: parsed when its turn comes, not ahead. */
@@ -536,7 +564,7 @@ capture_batch(struct rv_capture *cap, struct rte_mbuf **mbufs, uint16_t n,
 	uint8_t tcp_index[RV_FLOW_TABLE_BULK_MAX];
 	int kinds[RV_FLOW_TABLE_BULK_MAX];
 	bool table_grew = false;
-	uint16_t i, n_tcp = 0;
+	uint16_t i, j, n_tcp = 0;
 
 	for (i = 0; i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void *));
@@ -559,14 +587,19 @@ capture_batch(struct rv_capture *cap, struct rte_mbuf **mbufs, uint16_t n,
 	for (i = 0; i < n && i < CAPTURE_PREFETCH_AHEAD; i++)
 		if (flows[i] != NULL)
 			prefetch_flow(flows[i]);
+	for (i = 0; i < n && i < CAPTURE_PREFETCH_SLOT_AHEAD; i++)
+		if (flows[i] != NULL)
+			prefetch_log_slot(flows[i], &pkts[i]);
 	for (i = 0; i < n; i++) {
-		if (i + CAPTURE_PREFETCH_AHEAD < n &&
-		    flows[i + CAPTURE_PREFETCH_AHEAD] != NULL)
-			prefetch_flow(flows[i + CAPTURE_PREFETCH_AHEAD]);
-		if (i + CAPTURE_PREFETCH_LOG_AHEAD < n &&
-		    flows[i + CAPTURE_PREFETCH_LOG_AHEAD] != NULL)
-			prefetch_logged(flows[i + CAPTURE_PREFETCH_LOG_AHEAD],
-			    &pkts[i + CAPTURE_PREFETCH_LOG_AHEAD]);
+		j = i + CAPTURE_PREFETCH_AHEAD;
+		if (j < n && flows[j] != NULL)
+			prefetch_flow(flows[j]);
+		j = i + CAPTURE_PREFETCH_SLOT_AHEAD;
+		if (j < n && flows[j] != NULL)
+			prefetch_log_slot(flows[j], &pkts[j]);
+		j = i + CAPTURE_PREFETCH_LOG_AHEAD;
+		if (j < n && flows[j] != NULL)
+			prefetch_logged(flows[j], &pkts[j]);
 		if (kinds[i] == KIND_CHAINED)
 			capture_chained(cap, mbufs[i], now_ns);
 		else

@@ -389,7 +389,9 @@ rv_flow_track(struct rv_flow *flow, const struct rv_flow_ctx *ctx,
 	if (pkt->tcp_flags & RV_TCP_ACK)
 		track_ack(flow, ctx, pkt, dir);
 	track_state(flow, pkt, dir, ctx->now_ns);
-	rv_flow_check_gaps(flow, ctx);
+	/* Only a direction with a pending hole has anything to check. */
+	if (flow->dir[0].ack_ahead_ns != 0 || flow->dir[1].ack_ahead_ns != 0)
+		rv_flow_check_gaps(flow, ctx);
 	if (flow->ckpts.count > 0)
 		rv_flow_ckpt_update(flow, ctx);
 	return false;

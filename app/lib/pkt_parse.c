@@ -174,6 +174,16 @@ parse_tcp_options(const uint8_t *p, uint32_t len, struct rv_tcp_opts *o)
 	o->wscale_clamped = false;
 	o->n_sack = 0;
 
+	/* The layout Linux sends on every segment after the handshake when
+	 * timestamps are on: NOP, NOP, timestamps. The walk below decodes it
+	 * the same way, one option at a time. */
+	if (len == 12 && p[0] == TCPOPT_NOP && p[1] == TCPOPT_NOP &&
+	    p[2] == TCPOPT_TIMESTAMP && p[3] == 10) {
+		o->has_ts = true;
+		o->tsval = load_be32(p + 4);
+		o->tsecr = load_be32(p + 8);
+		return;
+	}
 	while (i < len) {
 		kind = p[i];
 		if (kind == TCPOPT_EOL)

@@ -48,18 +48,6 @@ rv_stream_log_free(struct rv_stream_log *log,
 	log->chunk_base = log->base & ~CHUNK_MASK;
 }
 
-uint64_t
-rv_stream_log_offset(const struct rv_stream_log *log, uint32_t seq,
-    uint64_t ref)
-{
-	uint32_t ref_seq = rv_stream_log_seq(log, ref);
-	int32_t delta = (int32_t)(seq - ref_seq);
-
-	if (delta < 0 && (uint64_t)(-(int64_t)delta) > ref)
-		return 0;
-	return ref + (int64_t)delta;
-}
-
 /* Returns the slot pointer for the chunk holding offset off, growing the
  * ring if needed, or NULL if the ring cannot grow. */
 static void **
@@ -136,6 +124,41 @@ store_bytes(struct rv_stream_log *log, const struct rv_chunk_alloc *alloc,
 	return stored;
 }
 
+/*
+ * Tells whether n bytes at a and b are equal. Runs of up to 16 bytes are
+ * compared in two overlapping words, because at that length the call to
+ * memcmp() costs more than the compare.
+ */
+static inline bool
+bytes_equal(const uint8_t *a, const uint8_t *b, uint64_t n)
+{
+	uint64_t a8[2], b8[2];
+	uint32_t a4[2], b4[2];
+	uint64_t i;
+
+	if (n >= 8 && n <= 16) {
+		memcpy(&a8[0], a, 8);
+		memcpy(&a8[1], a + n - 8, 8);
+		memcpy(&b8[0], b, 8);
+		memcpy(&b8[1], b + n - 8, 8);
+		return ((a8[0] ^ b8[0]) | (a8[1] ^ b8[1])) == 0;
+	}
+	if (n >= 4 && n < 8) {
+		memcpy(&a4[0], a, 4);
+		memcpy(&a4[1], a + n - 4, 4);
+		memcpy(&b4[0], b, 4);
+		memcpy(&b4[1], b + n - 4, 4);
+		return ((a4[0] ^ b4[0]) | (a4[1] ^ b4[1])) == 0;
+	}
+	if (n < 4) {
+		for (i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return false;
+		return true;
+	}
+	return memcmp(a, b, n) == 0;
+}
+
 /* Compares [off, off + len) with what the log holds; counts the result. */
 static void
 compare_bytes(const struct rv_stream_log *log, uint64_t off,
@@ -148,7 +171,7 @@ compare_bytes(const struct rv_stream_log *log, uint64_t off,
 		n = min_u64(len, RV_STREAM_LOG_CHUNK_SIZE - (off & CHUNK_MASK));
 		chunk = chunk_at(log, off);
 		if (chunk != NULL &&
-		    memcmp(chunk + (off & CHUNK_MASK), data, n) == 0)
+		    bytes_equal(chunk + (off & CHUNK_MASK), data, n))
 			res->dup_bytes += (uint32_t)n;
 		else
 			res->conflict_bytes += (uint32_t)n;
@@ -366,25 +389,6 @@ rv_stream_log_trim(struct rv_stream_log *log,
 		    (log->n_gap_slots - 1) * sizeof(log->gaps[0]));
 		log->n_gap_slots--;
 	}
-}
-
-void
-rv_stream_log_prefetch(const struct rv_stream_log *log, uint64_t off)
-{
-	const uint8_t *chunk;
-	uint64_t in_chunk;
-
-	if (off < log->base || off >= log->contig_end)
-		return;
-	chunk = chunk_at(log, off);
-	if (chunk == NULL)
-		return;
-	/* Two lines: the hardware prefetcher follows the rest of a
-	 * sequential compare. */
-	in_chunk = off & CHUNK_MASK;
-	__builtin_prefetch(chunk + in_chunk);
-	if (in_chunk + 64 < RV_STREAM_LOG_CHUNK_SIZE)
-		__builtin_prefetch(chunk + in_chunk + 64);
 }
 
 bool

@@ -323,6 +323,59 @@ test_tcp_no_options(void **state)
 	assert_int_equal(pkt.opts.n_sack, 0);
 }
 
+/* NOP, NOP, timestamps: the layout of every Linux segment after the
+ * handshake, decoded without the option walk. */
+static void
+test_tcp_nop_nop_timestamps(void **state)
+{
+	static const uint8_t opts[] = {
+		1, 1, 8, 10, 0x80, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe,
+	};
+	struct frame f;
+	struct rv_pkt pkt;
+
+	/* Parse a SYN with every option first, so stale flags would show. */
+	build_ipv4_tcp(&f, 0);
+	assert_int_equal(parse(&f, &pkt), RV_PKT_TCP);
+	eth(&f, 0x0800);
+	ipv4(&f, 6, 0);
+	tcp(&f, RV_TCP_ACK, opts, sizeof(opts));
+	put_fill(&f, 0xcd, 36);
+	finish(&f);
+	assert_int_equal(parse(&f, &pkt), RV_PKT_TCP);
+	assert_int_equal(pkt.tcp_hdr_len, 32);
+	assert_true(pkt.opts.has_ts);
+	assert_int_equal(pkt.opts.tsval, 0x80000001);
+	assert_int_equal(pkt.opts.tsecr, 0xfffffffe);
+	assert_false(pkt.opts.has_mss);
+	assert_false(pkt.opts.has_wscale);
+	assert_false(pkt.opts.sack_permitted);
+	assert_false(pkt.opts.malformed);
+	assert_false(pkt.opts.wscale_clamped);
+	assert_int_equal(pkt.opts.n_sack, 0);
+	assert_int_equal(pkt.payload_len, 36);
+}
+
+/* The same 12 bytes with a wrong timestamp length are malformed, as the
+ * option walk finds. */
+static void
+test_tcp_nop_nop_bad_timestamp_len(void **state)
+{
+	static const uint8_t opts[] = {
+		1, 1, 8, 9, 0, 0, 0, 1, 0, 0, 0, 2,
+	};
+	struct frame f;
+	struct rv_pkt pkt;
+
+	eth(&f, 0x0800);
+	ipv4(&f, 6, 0);
+	tcp(&f, RV_TCP_ACK, opts, sizeof(opts));
+	finish(&f);
+	assert_int_equal(parse(&f, &pkt), RV_PKT_TCP);
+	assert_false(pkt.opts.has_ts);
+	assert_true(pkt.opts.malformed);
+}
+
 static void
 test_tcp_sack_blocks(void **state)
 {
@@ -1238,6 +1291,8 @@ main(void)
 		cmocka_unit_test(test_tcp_ipv4_fields),
 		cmocka_unit_test(test_tcp_syn_options),
 		cmocka_unit_test(test_tcp_no_options),
+		cmocka_unit_test(test_tcp_nop_nop_timestamps),
+		cmocka_unit_test(test_tcp_nop_nop_bad_timestamp_len),
 		cmocka_unit_test(test_tcp_sack_blocks),
 		cmocka_unit_test(test_tcp_wscale_clamped),
 		cmocka_unit_test(test_tcp_unknown_option_and_eol),

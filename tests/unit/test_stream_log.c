@@ -383,6 +383,81 @@ random_order_matches_stream(void **state)
 	assert_stream_equal(f, 0, STREAM_LEN);
 }
 
+/*
+ * Retransmissions of every length up to 40 bytes, once equal and once with
+ * one byte changed at each position: the compare of short overlaps, done
+ * in words rather than with memcmp(), must see every difference.
+ */
+static void
+short_overlap_every_difference(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_stream_add_result res;
+	uint8_t copy[40];
+	uint32_t len, pos;
+	uint64_t off = 100;
+
+	assert_int_equal(add(f, 0, 200, &res), 0);
+	for (len = 1; len <= sizeof(copy); len++) {
+		assert_int_equal(add(f, off, len, &res), 0);
+		assert_int_equal(res.dup_bytes, len);
+		assert_int_equal(res.conflict_bytes, 0);
+		for (pos = 0; pos < len; pos++) {
+			memcpy(copy, f->stream + off, len);
+			copy[pos] ^= 0x01;
+			assert_int_equal(rv_stream_log_add(&f->log, &f->alloc,
+			    off, copy, len, &res), 0);
+			assert_int_equal(res.conflict_bytes, len);
+			assert_int_equal(res.dup_bytes, 0);
+		}
+	}
+	assert_stream_equal(f, 0, 200);
+}
+
+/* A short retransmission across a chunk boundary is compared in two
+ * pieces, each of which may differ on its own. */
+static void
+short_overlap_across_chunks(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_stream_add_result res;
+	uint64_t off = RV_STREAM_LOG_CHUNK_SIZE - 5;
+	uint8_t copy[12];
+
+	assert_int_equal(add(f, 0, 2 * RV_STREAM_LOG_CHUNK_SIZE, &res), 0);
+	memcpy(copy, f->stream + off, sizeof(copy));
+	copy[sizeof(copy) - 1] ^= 0x80;
+	assert_int_equal(rv_stream_log_add(&f->log, &f->alloc, off, copy,
+	    sizeof(copy), &res), 0);
+	assert_int_equal(res.dup_bytes, 5);
+	assert_int_equal(res.conflict_bytes, 7);
+	assert_stream_equal(f, 0, 2 * RV_STREAM_LOG_CHUNK_SIZE);
+}
+
+/* The prefetch helpers accept any offset, held or not, and change
+ * nothing. */
+static void
+prefetch_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct rv_stream_add_result res;
+	struct rv_stream_log before;
+	uint64_t offs[] = { 0, 100, 2047, 2048, 4999, 5000, 1u << 20 };
+	size_t i;
+
+	rv_stream_log_prefetch_slot(&f->log, 0);
+	rv_stream_log_prefetch(&f->log, 0, 100);
+	assert_int_equal(add(f, 0, 5000, &res), 0);
+	memcpy(&before, &f->log, sizeof(before));
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		rv_stream_log_prefetch_slot(&f->log, offs[i]);
+		rv_stream_log_prefetch(&f->log, offs[i], 1448);
+		rv_stream_log_prefetch(&f->log, offs[i], 0);
+	}
+	assert_memory_equal(&before, &f->log, sizeof(before));
+	assert_stream_equal(f, 0, 5000);
+}
+
 int
 main(void)
 {
@@ -420,6 +495,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(too_many_ranges, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(random_order_matches_stream,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(short_overlap_every_difference,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(short_overlap_across_chunks,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(prefetch_changes_nothing,
 		    setup, teardown),
 	};
 

@@ -3,7 +3,9 @@
 
 Three measurements in one run:
   pipeline  Frames per second of revenantd and of dpdk-testpmd (rxonly) on
-            the same net_pcap replay (infinite_rx), on one worker lcore.
+            the same net_pcap replay (infinite_rx), on one worker lcore,
+            and, if perf is installed, where revenantd's capture lcore
+            spends its time: the PMD that testpmd also runs, or the rest.
   lossless  The highest tcpreplay rate through the lab switch at which the
             mirror capture drops nothing. Measured for revenantd with
             af_packet, with af_xdp if that port starts, and for tcpdump.
@@ -15,6 +17,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,11 +104,96 @@ def measure_pipeline(args, workdir):
             rate = testpmd_rate(prefix, vdev, mbufs, warmup, duration)
             pmd_rates.append(rate)
             log(f"pipeline: {name} run {i + 1}: testpmd {rate:,.0f} packets/s")
+        profile = None
+        if shutil.which("perf"):
+            profile = profile_pipeline(workdir, name, vdev, mbufs, warmup, duration)
+        else:
+            log("pipeline: perf not found, no profile of the capture lcore")
         results.append({"input": name, "description": description, "frames": frames,
                         "revenantd": median(rv_rates), "testpmd": median(pmd_rates),
                         "revenantd_runs": rv_rates, "testpmd_runs": pmd_rates,
-                        "stats": last})
+                        "stats": last, "profile": profile})
     return results
+
+
+# Shared objects whose time testpmd in rxonly mode pays as well: the pcap
+# PMD (receive, mbuf allocation and the copy of each frame) and the mbuf
+# library (freeing the burst).
+DPDK_RX_DSOS = ("librte_net_pcap", "librte_mbuf", "librte_mempool")
+# Symbols of the overlap compare, which the design requires: every
+# retransmitted byte is compared with the logged copy.
+COMPARE_SYMBOLS = ("memcmp", "compare_bytes")
+PERF_LINE = re.compile(r"^\s+([0-9.]+)%\s+(\S.*?)\s*$")
+
+
+def capture_thread(pid):
+    """Return (tid, CPU ns) of the busiest thread of PID: the capture lcore."""
+    best = None
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            ns = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if best is None or ns > best[1]:
+            best = (tid, ns)
+    if best is None:
+        raise BenchError(f"revenantd (pid {pid}) has no readable threads")
+    return best
+
+
+def thread_cpu_ns(pid, tid):
+    return int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+
+
+def perf_shares(data, sort):
+    """Return {name: percent} from perf report --sort SORT of DATA."""
+    proc = subprocess.run(["perf", "report", "-i", str(data), "--no-children",
+                           "--sort", sort, "--stdio"], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0:
+        raise BenchError(f"perf report failed: {proc.stderr.strip()[-300:]}")
+    shares = {}
+    for line in proc.stdout.splitlines():
+        found = PERF_LINE.match(line)
+        if found:
+            name = found.group(2).split()[-1]
+            shares[name] = shares.get(name, 0.0) + float(found.group(1))
+    return shares
+
+
+def profile_pipeline(workdir, name, vdev, mbufs, warmup, duration):
+    """Sample revenantd's capture lcore with perf during one replay.
+
+    Returns the CPU time per frame of the capture thread and the shares of
+    its samples: DPDK receive and free (what testpmd also runs), the
+    overlap compare, and the rest of revenantd.
+    """
+    data = workdir / f"perf-{name}.data"
+    prefix = f"benchprof{os.getpid()}"
+    with Revenantd(workdir, prefix, vdev, mbufs=mbufs) as daemon:
+        time.sleep(warmup)
+        tid, cpu0 = capture_thread(daemon.proc.pid)
+        first = daemon.stats()
+        proc = subprocess.run(["perf", "record", "-q", "-t", tid, "-o", str(data),
+                               "--", "sleep", str(duration)],
+                              capture_output=True, text=True, timeout=duration + 60)
+        last = daemon.stats()
+        cpu1 = thread_cpu_ns(daemon.proc.pid, tid)
+        daemon.check_alive()
+    if proc.returncode != 0:
+        raise BenchError(f"perf record failed: {proc.stderr.strip()[-300:]}")
+    frames = last["capture"]["frames"] - first["capture"]["frames"]
+    if frames <= 0:
+        raise BenchError(f"profile {name}: revenantd counted no frames")
+    dsos = perf_shares(data, "dso")
+    syms = perf_shares(data, "sym")
+    total = sum(dsos.values()) or 1.0
+    dpdk_rx = sum(v for k, v in dsos.items() if k.startswith(DPDK_RX_DSOS))
+    compare = sum(v for k, v in syms.items()
+                  if any(c in k for c in COMPARE_SYMBOLS))
+    return {"cpu_ns_per_frame": (cpu1 - cpu0) / frames,
+            "dpdk_rx": dpdk_rx / total, "compare": compare / total,
+            "kernel": dsos.get("[kernel.kallsyms]", 0.0) / total}
 
 
 def check_pipeline_stats(result):
@@ -140,6 +228,7 @@ def format_pipeline(results, args):
                              zip(r["revenantd_runs"], r["testpmd_runs"])) + "\n")
         for problem in check_pipeline_stats(r):
             body += f"  - revenantd counters: {problem}\n"
+    body += format_profile(results)
     body += (f"\nBoth tools read `net_pcap0,rx_pcap=FILE,infinite_rx=1` on one worker "
              f"lcore (`-l 0-1`), 1024 receive descriptors, bursts of 32, "
              f"{args.repeat} alternating runs of {args.duration:g} s each after a "
@@ -153,6 +242,38 @@ def format_pipeline(results, args):
              "copying new bytes into the log. testpmd in rxonly mode frees each "
              "mbuf without reading it.\n")
     return body
+
+
+def format_profile(results):
+    """Format where the capture lcore's time went, and what 0.8 would leave."""
+    rows = []
+    for r in results:
+        p = r["profile"]
+        if p is None or not r["testpmd"]:
+            continue
+        per_frame = p["cpu_ns_per_frame"]
+        rx_ns = p["dpdk_rx"] * per_frame
+        testpmd_ns = 1e9 / r["testpmd"]
+        budget = 1e9 / (0.8 * r["testpmd"]) - rx_ns
+        rows.append((r["input"], f"{per_frame:.0f}", f"{p['dpdk_rx']:.0%} ({rx_ns:.0f})",
+                     f"{testpmd_ns:.0f}", f"{p['compare']:.0%}",
+                     f"{(1 - p['dpdk_rx'] - p['kernel']) * per_frame:.0f}",
+                     f"{budget:.0f}"))
+    if not rows:
+        return ""
+    return ("\nWhere the capture lcore's time goes (perf record on that thread, one "
+            "more run of the same length; ns per frame of its CPU time):\n\n"
+            + table(("input", "revenantd ns/frame", "pcap PMD and mbuf free: share (ns)",
+                     "testpmd ns/packet", "overlap compare share",
+                     "revenantd's own work ns/frame",
+                     "ns/frame left for that work at 0.8"), rows)
+            + "\nThe PMD and mbuf free share is the time in librte_net_pcap, "
+            "librte_mbuf and librte_mempool, the code testpmd rxonly runs too. testpmd's "
+            "ns/packet is its wall-clock rate inverted. The last column is what 0.8 of "
+            "testpmd's rate allows per frame minus what the PMD took inside revenantd: "
+            "the budget for parsing, the flow lookup, tracking and the compare. A "
+            "negative value means 0.8 cannot be reached even if revenantd's own work "
+            "cost nothing.\n")
 
 
 # ---------------------------------------------------------------- lab setup
