@@ -239,6 +239,49 @@ classify(const struct rv_capture *cap, const struct rv_pkt *pkt,
 	return -1;
 }
 
+static uint64_t mac_word(const uint8_t *mac);
+
+/*
+ * Keeps the segments of SYN probes (to or from detection.probe_address)
+ * out of the flow table, and records a server's SYN-ACK or RST in response
+ * to its current probe, matched exactly: our port, ACK = ISN + 1. Returns
+ * true if pkt was a probe segment.
+ */
+static bool
+capture_probe_segment(struct rv_capture *cap, const struct rv_pkt *pkt,
+    uint64_t now_ns)
+{
+	const struct rv_addr *probe = &cap->config->detection.probe_address;
+	struct rv_server_seen *seen;
+	uint64_t expected;
+	int server;
+
+	if (probe->family != 4 || pkt->ip_version != 4 || cap->seen == NULL)
+		return false;
+	if (memcmp(pkt->src, probe->bytes, 4) == 0) {
+		cap->stats.tcp_other++;		/* our own, mirrored */
+		return true;
+	}
+	if (memcmp(pkt->dst, probe->bytes, 4) != 0)
+		return false;
+	cap->stats.tcp_other++;
+	server = find_service(cap, 4, pkt->src, pkt->sport);
+	if (server < 0)
+		return true;
+	seen = &cap->seen[server];
+	expected = __atomic_load_n(&seen->syn_probe, __ATOMIC_ACQUIRE);
+	if (expected == 0 || !(pkt->tcp_flags & RV_TCP_ACK) ||
+	    !(pkt->tcp_flags & (RV_TCP_SYN | RV_TCP_RST)) ||
+	    pkt->dport != (uint16_t)(expected >> 32) ||
+	    pkt->ack != (uint32_t)expected + 1)
+		return true;
+	seen->syn_answer = (uint64_t)pkt->tcp_flags << 48 |
+	    (uint64_t)pkt->dport << 32 | pkt->ack;
+	seen->syn_answer_mac = mac_word(pkt->l3 - 4 * pkt->n_vlans - 8);
+	__atomic_store_n(&seen->syn_answer_ns, now_ns, __ATOMIC_RELEASE);
+	return true;
+}
+
 /*
  * Files one TCP segment. flow is the segment's connection if a lookup
  * already found it, else NULL: then the table is searched again only if
@@ -271,6 +314,8 @@ capture_tcp(struct rv_capture *cap, const struct rv_pkt *pkt,
 			cap->stats.tcp_other++;
 			return;
 		}
+		if (capture_probe_segment(cap, pkt, now_ns))
+			return;
 		dir = classify(cap, pkt, &key, &server);
 		if (dir < 0) {
 			cap->stats.tcp_other++;
@@ -368,6 +413,28 @@ mac_word(const uint8_t *mac)
 	return v;
 }
 
+/* A server requests the probe address's MAC before its SYN-ACK to a probe. */
+static bool
+asks_for_probe_address(const struct rv_capture *cap, const struct rv_pkt *pkt)
+{
+	const struct rv_addr *probe = &cap->config->detection.probe_address;
+
+	return probe->family == 4 && pkt->arp.op == 1 &&
+	    memcmp(pkt->arp.tpa, probe->bytes, 4) == 0;
+}
+
+/* The main lcore sends the ARP reply through the inject port. */
+static void
+record_probe_request(struct rv_server_seen *seen, const struct rv_pkt *pkt,
+    uint64_t now_ns)
+{
+	uint32_t spa;
+
+	memcpy(&spa, pkt->arp.spa, 4);
+	seen->probe_arp_spa = spa;
+	__atomic_store_n(&seen->probe_arp_ns, now_ns, __ATOMIC_RELEASE);
+}
+
 /* Records ARP that a server sends, and our own probes coming back through
  * the mirror, which prove that the mirror works. ARP is rare: a linear
  * search of the servers' addresses costs nothing. */
@@ -395,6 +462,9 @@ capture_arp(struct rv_capture *cap, const struct rv_pkt *pkt,
 			} else {
 				cap->seen[i].arp_mac = sender;
 				cap->seen[i].arp_ns = now_ns;
+				if (asks_for_probe_address(cap, pkt))
+					record_probe_request(&cap->seen[i],
+					    pkt, now_ns);
 			}
 			return;
 		}

@@ -50,6 +50,19 @@ struct rv_server_seen {
 					 * 48 bits */
 	uint64_t frame_ns;		/* last TCP segment it sent */
 	uint64_t own_probe_ns;		/* our own last probe for it, mirrored */
+	/* SYN probes and the probe address (detection.probe_address). The
+	 * main lcore writes syn_probe before the SYN leaves; the capture
+	 * lcore writes the rest, the *_ns field last with release order. */
+	uint64_t probe_arp_ns;		/* its last ARP request for the probe
+					 * address */
+	uint64_t probe_arp_spa;		/* sender IPv4 of that request, network
+					 * byte order in the low 32 bits */
+	uint64_t syn_probe;		/* current probe: source port << 32 |
+					 * ISN; 0: none */
+	uint64_t syn_answer_ns;		/* SYN-ACK or RST that answered it */
+	uint64_t syn_answer;		/* its flags << 48 | destination port
+					 * << 32 | acknowledgement number */
+	uint64_t syn_answer_mac;	/* its Ethernet source, low 48 bits */
 };
 
 struct rv_capture {

@@ -286,6 +286,8 @@ static const struct rv_yaml_field detection_fields[] = {
 	DETECTION_UINT(probe_interval_ms, 10, 10000, 100),
 	DETECTION_UINT(probe_misses, 1, 100, 3),
 	DETECTION_UINT(passive_window_ms, 100, 600000, 1000),
+	{ .key = "probe_address", .type = RV_YAML_ADDR,
+	  .offset = offsetof(struct rv_detection_config, probe_address) },
 	{ 0 },
 };
 
@@ -479,6 +481,45 @@ check_addresses(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 	}
 }
 
+/*
+ * The probe address receives the servers' SYN-ACKs and ARP requests, so it
+ * must be a unicast IPv4 address that no server uses.
+ */
+static void
+check_probe_address(struct rv_yaml_doc *doc, const struct rv_config *cfg)
+{
+	const struct rv_addr *p = &cfg->detection.probe_address;
+	char text[RV_ADDR_STRLEN];
+	size_t i, a;
+
+	if (p->family == 0)
+		return;
+	rv_addr_format(p, text, sizeof(text));
+	if (p->family != 4) {
+		/* TODO: send neighbour advertisements in reply to
+		 * solicitations for an IPv6 probe address, then accept one
+		 * here. */
+		rv_yaml_error_at(doc, p, "detection.probe_address", "%s: only "
+		    "an IPv4 probe address is supported; give an unused IPv4 "
+		    "address of the served segment", text);
+		return;
+	}
+	if (p->bytes[0] == 0 || p->bytes[0] == 127 || p->bytes[0] >= 224) {
+		rv_yaml_error_at(doc, p, "detection.probe_address", "%s is not "
+		    "a unicast address; give an unused IPv4 address of the "
+		    "served segment", text);
+		return;
+	}
+	for (i = 0; i < cfg->server_count; i++)
+		for (a = 0; a < cfg->servers[i].address_count; a++)
+			if (rv_addr_equal(p, &cfg->servers[i].addresses[a]))
+				rv_yaml_error_at(doc, p,
+				    "detection.probe_address", "%s belongs to "
+				    "server %s; the probe address must be one "
+				    "that no server uses", text,
+				    cfg->servers[i].name);
+}
+
 struct rv_config *
 rv_config_load_buffer(const char *name, const void *buf, size_t len,
     struct rv_config_errors *errs)
@@ -503,6 +544,7 @@ rv_config_load_buffer(const char *name, const void *buf, size_t len,
 		check_names(doc, cfg);
 		resolve_backups(doc, cfg);
 		check_addresses(doc, cfg);
+		check_probe_address(doc, cfg);
 		decode_host_keys(cfg);
 	}
 	if (rv_yaml_doc_finish(doc, &errs->list) == 0)

@@ -3,14 +3,17 @@
 #include <string.h>
 
 #include "inject.h"
+#include "pkt_parse.h"
 
 #define ETH_LEN		14
 #define IPV4_LEN	20
 #define IPV6_LEN	40
 #define TCP_LEN		20
 #define TS_OPT_LEN	12	/* NOP, NOP, timestamps (RFC 7323 appendix A) */
+#define MSS_OPT_LEN	4	/* kind 2, length 4, value (RFC 9293 3.2) */
 
 static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const uint8_t zero_mac[6];
 
 static void
 put16(uint8_t *p, uint16_t v)
@@ -104,39 +107,72 @@ put_ipv6(uint8_t *p, const struct rv_addr *src, const struct rv_addr *dst,
 	memcpy(p + 24, dst->bytes, 16);
 }
 
-int
-rv_inject_garp(uint8_t *buf, size_t len, const uint8_t eth_src[6],
-    const uint8_t mac[6], const struct rv_addr *ip)
+/* Writes an Ethernet ARP packet for IPv4, padded to the Ethernet minimum
+ * of 60 bytes. The caller checked that len is at least 60 bytes. */
+static int
+put_arp(uint8_t *buf, const uint8_t eth_dst[6], const uint8_t eth_src[6],
+    uint16_t op, const uint8_t sha[6], const uint8_t spa[4],
+    const uint8_t tha[6], const uint8_t tpa[4])
 {
 	uint8_t *arp = buf + ETH_LEN;
 
-	if (ip->family != 4 || len < 60)
-		return -EINVAL;
-	memset(buf, 0, 60);		/* padded to the Ethernet minimum */
-	put_eth(buf, broadcast, eth_src, 0x0806);
+	memset(buf, 0, 60);
+	put_eth(buf, eth_dst, eth_src, 0x0806);
 	put16(arp, 1);			/* Ethernet */
 	put16(arp + 2, 0x0800);		/* IPv4 */
 	arp[4] = 6;
 	arp[5] = 4;
-	put16(arp + 6, 1);		/* request */
-	memcpy(arp + 8, mac, 6);
-	memcpy(arp + 14, ip->bytes, 4);
-	memcpy(arp + 24, ip->bytes, 4);	/* target MAC stays zero */
+	put16(arp + 6, op);
+	memcpy(arp + 8, sha, 6);
+	memcpy(arp + 14, spa, 4);
+	memcpy(arp + 18, tha, 6);
+	memcpy(arp + 24, tpa, 4);
 	return 60;
+}
+
+int
+rv_inject_garp(uint8_t *buf, size_t len, const uint8_t eth_src[6],
+    const uint8_t mac[6], const struct rv_addr *ip)
+{
+	if (ip->family != 4 || len < 60)
+		return -EINVAL;
+	/* The target MAC stays zero in a request. */
+	return put_arp(buf, broadcast, eth_src, 1, mac, ip->bytes, zero_mac,
+	    ip->bytes);
 }
 
 int
 rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
     const struct rv_addr *ip)
 {
-	int n = rv_inject_garp(buf, len, mac, mac, ip);
+	static const uint8_t no_ip[4] = { 0 };
 
-	if (n < 0)
-		return n;
-	/* Same layout as the gratuitous request, but the sender's own IPv4
-	 * address is zero, so no neighbour cache learns from it. */
-	memset(buf + ETH_LEN + 14, 0, 4);
-	return n;
+	if (ip->family != 4 || len < 60)
+		return -EINVAL;
+	/* The sender's own IPv4 address is zero, so no neighbour cache
+	 * learns from it. */
+	return put_arp(buf, broadcast, mac, 1, mac, no_ip, zero_mac, ip->bytes);
+}
+
+int
+rv_inject_arp_request(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *sender_ip, const struct rv_addr *target_ip)
+{
+	if (sender_ip->family != 4 || target_ip->family != 4 || len < 60)
+		return -EINVAL;
+	return put_arp(buf, broadcast, mac, 1, mac, sender_ip->bytes, zero_mac,
+	    target_ip->bytes);
+}
+
+int
+rv_inject_arp_reply(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip, const uint8_t target_mac[6],
+    const struct rv_addr *target_ip)
+{
+	if (ip->family != 4 || target_ip->family != 4 || len < 60)
+		return -EINVAL;
+	return put_arp(buf, target_mac, mac, 2, mac, ip->bytes, target_mac,
+	    target_ip->bytes);
 }
 
 int
@@ -205,4 +241,56 @@ rv_inject_ack(uint8_t *buf, size_t len, const struct rv_inject_ack *a)
 		frame = 60;
 	}
 	return (int)frame;
+}
+
+/* Writes a TCP segment of a SYN probe without payload or ACK. */
+static int
+put_probe_segment(uint8_t *buf, size_t len, const struct rv_inject_tcp *t,
+    uint8_t flags)
+{
+	const struct rv_addr *src = &t->src.addr, *dst = &t->dst.addr;
+	size_t l3 = src->family == 4 ? IPV4_LEN : IPV6_LEN;
+	size_t tcp_len = TCP_LEN + (flags == RV_TCP_SYN ? MSS_OPT_LEN : 0);
+	size_t frame = ETH_LEN + l3 + tcp_len;
+	uint8_t *tcp = buf + ETH_LEN + l3;
+
+	if (src->family != dst->family || (src->family != 4 &&
+	    src->family != 6) || len < frame || len < 60)
+		return -EINVAL;
+	put_eth(buf, t->dst_mac, t->src_mac, src->family == 4 ? 0x0800 :
+	    0x86dd);
+	if (src->family == 4)
+		put_ipv4(buf + ETH_LEN, src, dst, 6, tcp_len);
+	else
+		put_ipv6(buf + ETH_LEN, src, dst, 6, tcp_len, 64);
+	memset(tcp, 0, tcp_len);
+	put16(tcp, t->src.port);
+	put16(tcp + 2, t->dst.port);
+	put32(tcp + 4, t->seq);
+	tcp[12] = (uint8_t)((tcp_len / 4) << 4);
+	tcp[13] = flags;
+	if (flags == RV_TCP_SYN) {
+		put16(tcp + 14, 1024);
+		tcp[20] = 2;
+		tcp[21] = 4;
+		put16(tcp + 22, src->family == 4 ? 536 : 1220);
+	}
+	put16(tcp + 16, l4_csum(src, dst, 6, tcp, tcp_len));
+	if (frame < 60) {
+		memset(buf + frame, 0, 60 - frame);
+		frame = 60;
+	}
+	return (int)frame;
+}
+
+int
+rv_inject_syn(uint8_t *buf, size_t len, const struct rv_inject_tcp *t)
+{
+	return put_probe_segment(buf, len, t, RV_TCP_SYN);
+}
+
+int
+rv_inject_rst(uint8_t *buf, size_t len, const struct rv_inject_tcp *t)
+{
+	return put_probe_segment(buf, len, t, RV_TCP_RST);
 }

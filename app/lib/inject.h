@@ -3,11 +3,13 @@
 #define RV_INJECT_H
 
 /*
- * Frames the appliance sends through its inject port during a takeover:
+ * Frames the appliance sends through its inject port. During a takeover:
  * gratuitous ARP and unsolicited IPv6 neighbour advertisements that move a
  * server's address to the backup's MAC, and the in-window ACK that ends a
- * waiting client's retransmission backoff. Pure C: each builder writes
- * one complete Ethernet frame, checksums included, into a caller buffer.
+ * waiting client's retransmission backoff. For failure detection: ARP
+ * probes and requests, ARP replies for the appliance's probe address, and
+ * the TCP SYN and RST of a SYN probe. Pure C: each builder writes one
+ * complete Ethernet frame, checksums included, into a caller buffer.
  */
 
 #include <stdbool.h>
@@ -38,6 +40,25 @@ int rv_inject_arp_probe(uint8_t *buf, size_t len, const uint8_t mac[6],
     const struct rv_addr *ip);
 
 /*
+ * Writes an ARP request (RFC 826) from mac and sender_ip asking who has
+ * target_ip, broadcast. Unlike a probe it names the sender, so the target's
+ * kernel learns sender_ip at mac (Linux does on a request addressed to it)
+ * and can send its SYN-ACK to a SYN probe from sender_ip at once. Returns the frame
+ * length, or -EINVAL if either address is not IPv4 or len is short.
+ */
+int rv_inject_arp_request(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *sender_ip, const struct rv_addr *target_ip);
+
+/*
+ * Writes an ARP reply (RFC 826) saying that ip is at mac, sent from mac to
+ * the requester at target_mac and target_ip. Returns the frame length, or
+ * -EINVAL if either address is not IPv4 or len is short.
+ */
+int rv_inject_arp_reply(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip, const uint8_t target_mac[6],
+    const struct rv_addr *target_ip);
+
+/*
  * Writes an unsolicited neighbour advertisement (RFC 4861 section 7.2.6)
  * for ip with mac as its target link-layer address, Override flag set, to
  * the all-nodes multicast address, from Ethernet source eth_src. Returns
@@ -65,5 +86,33 @@ struct rv_inject_ack {
  * length, or -EINVAL if the families differ or len is short.
  */
 int rv_inject_ack(uint8_t *buf, size_t len, const struct rv_inject_ack *a);
+
+/* Fields of a SYN probe segment; numbers in host byte order. */
+struct rv_inject_tcp {
+	uint8_t src_mac[6];		/* the inject port's own MAC */
+	uint8_t dst_mac[6];		/* the server's MAC */
+	struct rv_endpoint src;		/* the probe address, a random port */
+	struct rv_endpoint dst;		/* the server's service */
+	uint32_t seq;
+};
+
+/*
+ * Writes a TCP SYN from src to dst with sequence number seq (the probe's
+ * ISN) and a window of 1024 bytes. Its MSS option is the smallest that every
+ * host accepts, so the server's SYN-ACK stays small: 536 bytes over IPv4
+ * (RFC 9293 section 3.7.1), 1220 over IPv6 (the minimum MTU of RFC 8200
+ * section 5 less the IPv6 and TCP headers).
+ * Returns the frame length, or -EINVAL if the families differ or len is
+ * short.
+ */
+int rv_inject_syn(uint8_t *buf, size_t len, const struct rv_inject_tcp *t);
+
+/*
+ * Writes a TCP RST from src to dst with sequence number seq and no ACK.
+ * With seq the probe's ISN + 1 it resets the connection that the server's
+ * SYN-ACK opened (RFC 9293 section 3.10.7.4: a RST in the receive window is
+ * accepted in SYN-RECEIVED). Returns the frame length, or -EINVAL.
+ */
+int rv_inject_rst(uint8_t *buf, size_t len, const struct rv_inject_tcp *t);
 
 #endif

@@ -7,17 +7,23 @@
 #include <string.h>
 
 #include <rte_ethdev.h>
+#include <rte_random.h>
 
 #include "daemon.h"
 #include "detect.h"
 #include "inject.h"
 #include "log.h"
 #include "migrate.h"
+#include "pkt_parse.h"
 
 #define MS	((uint64_t)1000000)
 
 /* A conflict after a takeover is logged at most this often. */
 #define CONFLICT_LOG_NS		(10000 * MS)
+
+/* SYN probes leave from the dynamic port range (RFC 6335 section 6). */
+#define PROBE_PORT_FIRST	49152
+#define PROBE_PORT_COUNT	16384
 
 const char *
 rv_server_state_name(enum rv_server_state state)
@@ -62,15 +68,41 @@ transition(struct rv_daemon *d, size_t i, enum rv_server_state state,
 	h->transitions++;
 }
 
-static bool
-has_ipv4(const struct rv_server *srv)
+/* Returns the server's first IPv4 address, or NULL if it has none. */
+static const struct rv_addr *
+first_ipv4(const struct rv_server *srv)
 {
 	size_t a;
 
 	for (a = 0; a < srv->address_count; a++)
 		if (srv->addresses[a].family == 4)
-			return true;
-	return false;
+			return &srv->addresses[a];
+	return NULL;
+}
+
+static void
+log_settings(const struct rv_config *cfg)
+{
+	const struct rv_detection_config *dc = &cfg->detection;
+	char probe[RV_ADDR_STRLEN];
+
+	if (!dc->enabled) {
+		rv_info("detection: disabled; servers move only with "
+		    "'revenantctl migrate'");
+		return;
+	}
+	rv_info("detection: a probe round every %u ms, failed after %u "
+	    "silent rounds, passive window %u ms, heartbeats overdue after "
+	    "%u ms", dc->probe_interval_ms, dc->probe_misses,
+	    dc->passive_window_ms, cfg->checkpoints.heartbeat_timeout_ms);
+	if (dc->probe_address.family == 0)
+		rv_warn("detection: no probe_address, so servers get ARP "
+		    "probes only and nothing checks their TCP stack; set "
+		    "detection.probe_address to add SYN probes");
+	else
+		rv_info("detection: SYN probes from %s to each server's first "
+		    "port", rv_addr_format(&dc->probe_address, probe,
+		    sizeof(probe)));
 }
 
 int
@@ -97,13 +129,11 @@ rv_detect_init(struct rv_daemon *d)
 			rv_warn("server %s: 'fence: none': a takeover will not "
 			    "wait for the server to be powered off or isolated",
 			    srv->name);
-		if (!has_ipv4(srv))
+		if (first_ipv4(srv) == NULL)
 			rv_warn("server %s: no IPv4 address to probe with ARP; "
 			    "its failure is not detected", srv->name);
 	}
-	if (!cfg->detection.enabled)
-		rv_info("detection: disabled; servers move only with "
-		    "'revenantctl migrate'");
+	log_settings(cfg);
 	return 0;
 }
 
@@ -114,10 +144,12 @@ rv_detect_fini(struct rv_daemon *d)
 	d->health = NULL;
 }
 
+/* Sends an ARP request for each IPv4 address of server i. */
 static void
-send_probes(struct rv_daemon *d, size_t i, uint64_t now_ns)
+send_arp_probes(struct rv_daemon *d, size_t i)
 {
 	const struct rv_server *srv = &d->config->servers[i];
+	const struct rv_addr *probe = &d->config->detection.probe_address;
 	uint8_t frame[RV_INJECT_FRAME_MAX];
 	size_t a;
 	int len;
@@ -125,28 +157,137 @@ send_probes(struct rv_daemon *d, size_t i, uint64_t now_ns)
 	for (a = 0; a < srv->address_count; a++) {
 		if (srv->addresses[a].family != 4)
 			continue;
-		len = rv_inject_arp_probe(frame, sizeof(frame),
-		    d->inject_port.mac, &srv->addresses[a]);
+		/* Naming the probe address lets the server's kernel learn it,
+		 * so its SYN-ACK need not wait for an ARP exchange. */
+		len = probe->family == 4 ? rv_inject_arp_request(frame,
+		    sizeof(frame), d->inject_port.mac, probe,
+		    &srv->addresses[a]) : rv_inject_arp_probe(frame,
+		    sizeof(frame), d->inject_port.mac, &srv->addresses[a]);
 		(void)rv_port_inject(d, frame, len);
 	}
+}
+
+/* Fills the addresses of server i's SYN probe, or returns false. */
+static bool
+probe_endpoints(const struct rv_daemon *d, size_t i,
+    struct rv_inject_tcp *t)
+{
+	const struct rv_server *srv = &d->config->servers[i];
+	const struct rv_addr *dst = first_ipv4(srv);
+
+	if (d->config->detection.probe_address.family != 4 || dst == NULL)
+		return false;
+	memset(t, 0, sizeof(*t));
+	memcpy(t->src_mac, d->inject_port.mac, 6);
+	t->src.addr = d->config->detection.probe_address;
+	t->dst.addr = *dst;
+	t->dst.port = srv->ports[0];
+	return true;
+}
+
+static void
+mac_bytes(uint64_t word, uint8_t mac[6])
+{
+	int k;
+
+	for (k = 5; k >= 0; k--, word >>= 8)
+		mac[k] = (uint8_t)word;
+}
+
+/*
+ * Sends a SYN from the probe address to server i's first port, with a
+ * fresh random source port and ISN that the capture matches replies
+ * against. Needs the server's MAC, learnt from its ARP replies.
+ */
+static void
+send_syn_probe(struct rv_daemon *d, size_t i)
+{
+	const struct rv_server_seen *seen = &d->capture.seen[i];
+	struct rv_server_health *h = &d->health[i];
+	uint8_t frame[RV_INJECT_FRAME_MAX];
+	struct rv_inject_tcp t;
+	uint64_t r;
+	int len;
+
+	h->syn_in_round = false;
+	if (seen->arp_mac == 0 || !probe_endpoints(d, i, &t))
+		return;
+	r = rte_rand();
+	h->syn_port = PROBE_PORT_FIRST + (uint32_t)(r >> 32) % PROBE_PORT_COUNT;
+	h->syn_isn = (uint32_t)r;
+	mac_bytes(seen->arp_mac, t.dst_mac);
+	t.src.port = (uint16_t)h->syn_port;
+	t.seq = h->syn_isn;
+	__atomic_store_n(&d->capture.seen[i].syn_probe,
+	    (uint64_t)h->syn_port << 32 | h->syn_isn, __ATOMIC_RELEASE);
+	len = rv_inject_syn(frame, sizeof(frame), &t);
+	if (rv_port_inject(d, frame, len) == 0) {
+		h->syn_sent++;
+		h->syn_in_round = true;
+	}
+}
+
+static void
+send_probes(struct rv_daemon *d, size_t i, uint64_t now_ns)
+{
+	send_arp_probes(d, i);
+	send_syn_probe(d, i);
 	d->health[i].probe_ns = now_ns;
 }
 
-/* True if the server showed life since the previous probe left. */
-static bool
-answered(struct rv_daemon *d, size_t i, uint64_t since_ns)
+/* Sends server i an ARP reply for the probe address it requested, so that
+ * it can send its SYN-ACK. */
+static void
+answer_arp_request(struct rv_daemon *d, size_t i)
 {
 	const struct rv_server_seen *seen = &d->capture.seen[i];
+	struct rv_server_health *h = &d->health[i];
+	uint8_t frame[RV_INJECT_FRAME_MAX], requester[6];
+	struct rv_addr target = { .family = 4 };
+	uint64_t at = __atomic_load_n(&seen->probe_arp_ns, __ATOMIC_ACQUIRE);
+	uint32_t spa = (uint32_t)seen->probe_arp_spa;
+	int len;
 
-	return seen->arp_ns >= since_ns || seen->frame_ns >= since_ns;
+	if (at == 0 || at == h->arp_request_handled_ns)
+		return;
+	h->arp_request_handled_ns = at;
+	memcpy(target.bytes, &spa, 4);
+	mac_bytes(seen->arp_mac, requester);
+	len = rv_inject_arp_reply(frame, sizeof(frame), d->inject_port.mac,
+	    &d->config->detection.probe_address, requester, &target);
+	if (rv_port_inject(d, frame, len) == 0)
+		h->arp_replies++;
 }
 
-/* True if the mirror carried our own previous probe back to us. */
-static bool
-mirror_works(struct rv_daemon *d, size_t i, uint64_t since_ns)
+/*
+ * Resets the connection that a SYN-ACK to our probe opened, so no
+ * half-open connection stays on the server. The RST takes its port and
+ * sequence number from the SYN-ACK itself (our ISN + 1), not from the
+ * current probe, which may have moved on meanwhile.
+ */
+static void
+reset_answered_probe(struct rv_daemon *d, size_t i)
 {
-	return d->capture.seen[i].own_probe_ns >= since_ns &&
-	    d->capture_port.kernel_drops == d->drops_at_last_probe;
+	const struct rv_server_seen *seen = &d->capture.seen[i];
+	struct rv_server_health *h = &d->health[i];
+	uint8_t frame[RV_INJECT_FRAME_MAX];
+	struct rv_inject_tcp t;
+	uint64_t at = __atomic_load_n(&seen->syn_answer_ns, __ATOMIC_ACQUIRE);
+	uint64_t answer = seen->syn_answer;
+	int len;
+
+	if (at == 0 || at == h->syn_answer_handled_ns)
+		return;
+	h->syn_answer_handled_ns = at;
+	h->syn_answered++;
+	if (!((answer >> 48) & RV_TCP_SYN) || !probe_endpoints(d, i, &t))
+		return;
+	mac_bytes(seen->syn_answer_mac, t.dst_mac);
+	t.src.port = (uint16_t)(answer >> 32);
+	t.seq = (uint32_t)answer;
+	len = rv_inject_rst(frame, sizeof(frame), &t);
+	if (rv_port_inject(d, frame, len) == 0)
+		h->syn_resets++;
 }
 
 /* Follows a running takeover's state. */
@@ -191,10 +332,10 @@ watch_conflict(struct rv_daemon *d, size_t i, uint64_t now_ns)
 
 	for (k = 0; k < 6; k++)
 		backup = backup << 8 | mac[k];
-	if (seen->arp_ns < h->since_ns || seen->arp_ns <= h->answered_ns ||
+	if (seen->arp_ns < h->since_ns || seen->arp_ns <= h->conflict_arp_ns ||
 	    seen->arp_mac == backup)
 		return;
-	h->answered_ns = seen->arp_ns;
+	h->conflict_arp_ns = seen->arp_ns;
 	h->conflicts++;
 	(void)rv_migrate_announce(d, h->migration->server,
 	    h->migration->backup);
@@ -274,43 +415,140 @@ clients_waiting(struct rv_daemon *d, size_t i, uint64_t now_ns)
 	return w.clients;
 }
 
+void
+rv_detect_decide(const struct rv_detect_evidence *e,
+    struct rv_detect_verdict *v)
+{
+	bool alive = e->arp_answered || e->syn_answered || e->frame_seen ||
+	    e->heartbeat_seen;
+
+	v->state = e->state;
+	v->misses = 0;
+	if (alive) {
+		v->state = RV_SERVER_HEALTHY;
+		v->reason = "answered";
+		if (e->heartbeat_overdue) {
+			v->state = RV_SERVER_SUSPECT;
+			v->reason = "answered, but its heartbeats are overdue";
+		} else if (e->clients_waiting > 0) {
+			v->state = RV_SERVER_SUSPECT;
+			v->reason = "answered, but clients wait while it sends "
+			    "nothing";
+		} else if (e->syn_sent && !e->syn_answered) {
+			/* The kernel lives, but its TCP stack did not respond
+			 * in time, or dropped the SYN from a full queue. */
+			v->state = RV_SERVER_SUSPECT;
+			v->reason = "answered, but not its SYN probe";
+		}
+		return;
+	}
+	if (!e->mirror_works) {
+		/* Our own probe did not come back, or the capture dropped
+		 * frames, so the silence is no evidence against the server. */
+		v->reason = "mirror silent or lossy; not judging";
+		return;
+	}
+	v->misses = e->misses + 1;
+	if (v->misses < e->probe_misses) {
+		v->state = RV_SERVER_SUSPECT;
+		v->reason = "probe round unanswered";
+		return;
+	}
+	v->state = RV_SERVER_FAILED;
+	v->reason = "probe rounds unanswered in a row while the mirror worked";
+}
+
+/* True if the mirror carried our own previous probe back to us. */
+static bool
+mirror_works(struct rv_daemon *d, size_t i, uint64_t since_ns)
+{
+	return d->capture.seen[i].own_probe_ns >= since_ns &&
+	    d->capture_port.kernel_drops == d->drops_at_last_probe;
+}
+
+/* Gathers what the mirror showed of server i since the round at since_ns
+ * left. */
+static void
+gather_evidence(struct rv_daemon *d, size_t i, uint64_t since_ns,
+    uint64_t now_ns, struct rv_detect_evidence *e, uint64_t *hb_ns)
+{
+	const struct rv_config *cfg = d->config;
+	const struct rv_server_seen *seen = &d->capture.seen[i];
+	const struct rv_server_health *h = &d->health[i];
+	uint64_t hb_timeout = (uint64_t)cfg->checkpoints.heartbeat_timeout_ms *
+	    MS;
+	bool hb_seen;
+
+	rte_spinlock_lock(&d->table->lock);
+	hb_seen = d->capture.ckpt.servers[i].hb_seen;
+	*hb_ns = hb_seen ? d->capture.ckpt.servers[i].hb_last_ns : 0;
+	rte_spinlock_unlock(&d->table->lock);
+
+	memset(e, 0, sizeof(*e));
+	e->state = h->state;
+	e->misses = h->misses;
+	e->probe_misses = cfg->detection.probe_misses;
+	e->arp_answered = seen->arp_ns >= since_ns;
+	e->syn_sent = h->syn_in_round;
+	e->syn_answered = __atomic_load_n(&seen->syn_answer_ns,
+	    __ATOMIC_ACQUIRE) >= since_ns;
+	e->frame_seen = seen->frame_ns >= since_ns;
+	e->heartbeat_seen = hb_seen && *hb_ns >= since_ns;
+	e->heartbeat_overdue = hb_seen && now_ns - *hb_ns > hb_timeout;
+	e->clients_waiting = clients_waiting(d, i, now_ns);
+	e->mirror_works = mirror_works(d, i, since_ns);
+}
+
+/* Writes the age of an event at t_ns as "12 ms ago", or "never". */
+static const char *
+age(uint64_t t_ns, uint64_t now_ns, char *buf, size_t len)
+{
+	if (t_ns == 0 || t_ns > now_ns)
+		snprintf(buf, len, t_ns == 0 ? "never" : "now");
+	else
+		snprintf(buf, len, "%" PRIu64 " ms ago", (now_ns - t_ns) / MS);
+	return buf;
+}
+
+/* Moves server i to the verdict's state and logs the evidence behind it. */
+static void
+apply_verdict(struct rv_daemon *d, size_t i, const struct rv_detect_verdict *v,
+    uint64_t hb_ns, uint64_t now_ns)
+{
+	const struct rv_server_seen *seen = &d->capture.seen[i];
+	struct rv_server_health *h = &d->health[i];
+	char arp[24], syn[24], frame[24], hb[24];
+
+	h->misses = v->misses;
+	transition(d, i, v->state, now_ns, "%s (%u of %u rounds unanswered); "
+	    "ARP answer %s, SYN answer %s, segment %s, heartbeat %s, %u "
+	    "clients waiting over %u ms", v->reason, v->misses,
+	    d->config->detection.probe_misses,
+	    age(seen->arp_ns, now_ns, arp, sizeof(arp)),
+	    d->config->detection.probe_address.family == 0 ? "not probed" :
+	    age(seen->syn_answer_ns, now_ns, syn, sizeof(syn)),
+	    age(seen->frame_ns, now_ns, frame, sizeof(frame)),
+	    age(hb_ns, now_ns, hb, sizeof(hb)), h->last.clients_waiting,
+	    d->config->detection.passive_window_ms);
+}
+
 static void
 judge(struct rv_daemon *d, size_t i, uint64_t now_ns)
 {
-	const struct rv_detection_config *dc = &d->config->detection;
 	struct rv_server_health *h = &d->health[i];
-	uint64_t since = h->probe_ns;
+	struct rv_detect_verdict v;
+	uint64_t hb_ns;
 
-	if (since == 0)
+	if (h->probe_ns == 0)
 		return;
-	if (answered(d, i, since)) {
-		h->misses = 0;
-		h->answered_ns = now_ns;
-		transition(d, i, RV_SERVER_HEALTHY, now_ns, "answered");
-		return;
-	}
-	if (!mirror_works(d, i, since)) {
-		/* Our own probe did not come back, or the capture dropped
-		 * frames, so the silence is no evidence against the server. */
-		h->misses = 0;
-		snprintf(h->evidence, sizeof(h->evidence), "mirror silent or "
-		    "lossy; not judging");
-		return;
-	}
-	h->misses++;
-	if (h->misses < dc->probe_misses) {
-		transition(d, i, RV_SERVER_SUSPECT, now_ns, "%u of %u probes "
-		    "unanswered, last answer %" PRIu64 " ms ago", h->misses,
-		    dc->probe_misses, h->answered_ns != 0 ?
-		    (now_ns - h->answered_ns) / MS : 0);
-		return;
-	}
-	transition(d, i, RV_SERVER_FAILED, now_ns, "%u probes unanswered in "
-	    "a row while the mirror worked, last answer %" PRIu64 " ms ago, "
-	    "%u clients waiting over %u ms", h->misses, h->answered_ns != 0 ?
-	    (now_ns - h->answered_ns) / MS : 0, clients_waiting(d, i, now_ns),
-	    dc->passive_window_ms);
-	take_over(d, i, now_ns);
+	gather_evidence(d, i, h->probe_ns, now_ns, &h->last, &hb_ns);
+	rv_detect_decide(&h->last, &v);
+	if (h->last.arp_answered || h->last.syn_answered ||
+	    h->last.frame_seen || h->last.heartbeat_seen)
+		h->alive_ns = now_ns;
+	apply_verdict(d, i, &v, hb_ns, now_ns);
+	if (v.state == RV_SERVER_FAILED)
+		take_over(d, i, now_ns);
 }
 
 void
@@ -322,6 +560,12 @@ rv_detect_poll(struct rv_daemon *d, uint64_t now_ns)
 
 	if (!dc->enabled || d->health == NULL)
 		return;
+	for (i = 0; i < d->config->server_count; i++) {
+		if (d->health[i].migration != NULL)
+			continue;
+		answer_arp_request(d, i);
+		reset_answered_probe(d, i);
+	}
 	if (now_ns - d->last_probe_ns < interval)
 		return;
 	d->last_probe_ns = now_ns;

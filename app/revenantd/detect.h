@@ -5,16 +5,21 @@
 /*
  * Failure detection: each server's state, from what the mirror shows.
  *
- *   healthy -> suspect     a probe went unanswered
- *   suspect -> healthy     the server answered again
- *   suspect -> failed      probe_misses probes in a row unanswered while the
- *                          mirror itself worked (our own probes came back)
+ *   healthy -> suspect     a probe round or its SYN went unanswered,
+ *                          heartbeats are overdue, or clients wait while
+ *                          it sends nothing
+ *   suspect -> healthy     it replied again and nothing else is wrong
+ *   suspect -> failed      probe_misses rounds in a row with no sign of
+ *                          life at all while the mirror itself worked
  *   failed -> fenced -> migrating -> migrated
  *                          the takeover, as `revenantctl migrate` runs it
  *
- * Evidence: ARP probes sent through the inject port (the server's kernel
- * answers them, whatever its services do), any segment the server sends,
- * clients whose data waits unacknowledged, and sshd heartbeats. When the
+ * Each round of probe_interval_ms sends every server an ARP request for
+ * each IPv4 address and, when detection.probe_address is set, a TCP SYN to
+ * its first service port from that address through the inject port. Signs
+ * of life: an ARP reply (the kernel replies whatever its services do), a
+ * SYN-ACK or RST in response to the SYN (the TCP stack lives), a heartbeat
+ * of its patched sshd, or any segment of a monitored connection. When the
  * mirror goes silent or drops frames, nobody is accused: the appliance's
  * own trouble is no evidence against a server. Main lcore only.
  */
@@ -33,25 +38,72 @@ enum rv_server_state {
 	RV_SERVER_MIGRATED,
 };
 
+/* Evidence of one probe round about a server: the input of the decision. */
+struct rv_detect_evidence {
+	enum rv_server_state state;	/* current: healthy or suspect */
+	uint32_t misses;		/* rounds unanswered before this one */
+	uint32_t probe_misses;		/* rounds that make it failed */
+	bool arp_answered;		/* since the previous round left */
+	bool syn_sent;			/* that round had a SYN probe */
+	bool syn_answered;
+	bool frame_seen;		/* a segment of a monitored connection */
+	bool heartbeat_seen;
+	bool heartbeat_overdue;		/* seen once, none for the timeout */
+	uint32_t clients_waiting;	/* past passive_window_ms, server mute */
+	bool mirror_works;		/* own probe came back, no capture drops */
+};
+
+/* The decision on one round. */
+struct rv_detect_verdict {
+	enum rv_server_state state;	/* healthy, suspect or failed */
+	uint32_t misses;		/* rounds unanswered in a row, now */
+	const char *reason;		/* static text for the log */
+};
+
 /* Detection state of one server. */
 struct rv_server_health {
 	enum rv_server_state state;
 	uint64_t since_ns;		/* when it entered the state */
-	uint32_t misses;		/* probes unanswered in a row */
-	uint64_t probe_ns;		/* when the latest probe left */
-	uint64_t answered_ns;		/* latest answer or segment seen */
+	uint32_t misses;		/* probe rounds unanswered in a row */
+	uint64_t probe_ns;		/* when the latest round left */
+	uint64_t alive_ns;		/* latest sign of life */
+	struct rv_detect_evidence last;	/* input of the latest decision */
+	bool syn_in_round;		/* the latest round sent a SYN */
+	uint32_t syn_port;		/* source port of the current SYN */
+	uint32_t syn_isn;
+	uint64_t syn_sent;		/* SYN probes sent */
+	uint64_t syn_answered;		/* SYN-ACK or RST seen for them */
+	uint64_t syn_resets;		/* RSTs sent after a SYN-ACK */
+	uint64_t syn_answer_handled_ns;
+	uint64_t arp_replies;		/* for the probe address */
+	uint64_t arp_request_handled_ns;
 	uint64_t transitions;
 	uint64_t conflicts;		/* the old primary answered after takeover */
+	uint64_t conflict_arp_ns;	/* its latest ARP counted as a conflict */
 	uint64_t conflict_logged_ns;
-	char evidence[160];		/* why it is in its state */
+	char evidence[256];		/* why it is in its state */
 	struct rv_migration *migration;	/* the takeover, once started */
 };
 
-/* Allocates the per-server state. Returns 0 or -ENOMEM. */
+/*
+ * Decides a server's state from one round's evidence, as a pure function.
+ * Any sign of life makes it healthy, or suspect while heartbeats are
+ * overdue, clients wait or the round's SYN probe got no response. Without
+ * one, a working mirror makes it suspect,
+ * and failed after probe_misses rounds in a row. With the mirror silent or
+ * lossy the state stays and the count of misses starts again. Any thread.
+ */
+void rv_detect_decide(const struct rv_detect_evidence *e,
+    struct rv_detect_verdict *v);
+
+/* Allocates the per-server state and logs the detection settings.
+ * Returns 0 or -ENOMEM. Main lcore, before the capture starts. */
 int rv_detect_init(struct rv_daemon *d);
 void rv_detect_fini(struct rv_daemon *d);
 
-/* Sends due probes and moves states on; call every few milliseconds. */
+/* Sends ARP replies for the probe address and a RST after each SYN-ACK to
+ * a probe. Each probe_interval_ms it also judges every server and sends the
+ * next round. Call every few milliseconds. Main lcore. */
 void rv_detect_poll(struct rv_daemon *d, uint64_t now_ns);
 
 /* Short name of a state: "healthy", "suspect", ... */

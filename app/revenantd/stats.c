@@ -345,6 +345,42 @@ count_flow(struct rv_flow *flow, void *arg)
 
 /* The detection state of server i; read without a lock from the main
  * lcore, which is the only writer. */
+/* Writes key: nanoseconds since t_ns, or null if it never happened. */
+static void
+age_json(struct rv_json *w, const char *key, uint64_t t_ns, uint64_t now_ns)
+{
+	rv_json_key(w, key);
+	if (t_ns == 0)
+		rv_json_null(w);
+	else
+		rv_json_uint(w, now_ns > t_ns ? now_ns - t_ns : 0);
+}
+
+/* The inputs of the latest detection decision and the probe counters. */
+static void
+health_evidence_json(struct rv_daemon *d, size_t i, uint64_t now_ns,
+    struct rv_json *w)
+{
+	const struct rv_server_health *h = &d->health[i];
+	const struct rv_server_seen *seen = &d->capture.seen[i];
+	const struct rv_detect_evidence *e = &h->last;
+
+	age_json(w, "alive_age_ns", h->alive_ns, now_ns);
+	age_json(w, "arp_answer_age_ns", seen->arp_ns, now_ns);
+	age_json(w, "syn_answer_age_ns", seen->syn_answer_ns, now_ns);
+	age_json(w, "segment_age_ns", seen->frame_ns, now_ns);
+	rv_json_kv_uint(w, "clients_waiting", e->clients_waiting);
+	rv_json_kv_bool(w, "heartbeat_overdue", e->heartbeat_overdue);
+	rv_json_kv_bool(w, "mirror_works", e->mirror_works);
+	rv_json_key(w, "syn_probes");
+	rv_json_object_begin(w);
+	rv_json_kv_uint(w, "sent", h->syn_sent);
+	rv_json_kv_uint(w, "answered", h->syn_answered);
+	rv_json_kv_uint(w, "resets", h->syn_resets);
+	rv_json_kv_uint(w, "arp_replies", h->arp_replies);
+	rv_json_object_end(w);
+}
+
 static void
 server_health_json(struct rv_daemon *d, size_t i, uint64_t now_ns,
     struct rv_json *w)
@@ -365,6 +401,7 @@ server_health_json(struct rv_daemon *d, size_t i, uint64_t now_ns,
 	rv_json_kv_uint(w, "address_conflicts", h->conflicts);
 	rv_json_kv_uint(w, "migration", h->migration != NULL ?
 	    h->migration->id : 0);
+	health_evidence_json(d, i, now_ns, w);
 	rv_json_object_end(w);
 }
 

@@ -38,6 +38,13 @@ HUGEPAGE_DIR = Path("/dev/hugepages")
 LAB_SETTINGS = {"log_total_max": "256MiB", "closed_linger_s": "600"}
 
 
+def probe_address():
+    """Return detection.probe_address of the lab profile (SYN probes leave from it)."""
+    found = re.search(r"(?m)^  probe_address: (\S+)$", LAB_PROFILE.read_text())
+    assert found, f"{LAB_PROFILE} has no detection.probe_address"
+    return found.group(1)
+
+
 class ApplianceError(RuntimeError):
     """revenantd failed to start, stop or reply."""
 

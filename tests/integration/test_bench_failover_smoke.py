@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Smoke run of tools/bench failover --quick, so the benchmark keeps working.
 
-The quick run crashes the primary 3 times with revenant taking over by
-itself and once with keepalived moving the address, each on a fresh lab.
-tools/bench exits non-zero when a run cannot be measured (no takeover,
-ticks lost, nothing read from the backup, the address never moved), which
-is what this test checks, not the speed. It needs /usr/sbin/keepalived
-(apt-get install keepalived), which the benchmark installs when missing.
+The quick run crashes the primary 3 times under a live session of Debian's
+ssh with revenant taking over by itself, and once with keepalived moving
+the address, each on a fresh lab. tools/bench exits non-zero when a run
+cannot be measured (no takeover, the session ended or did not answer a
+command afterwards, nothing read from the backup, the address never
+moved), which is what this test checks, not the speed. It needs the
+patched sshd (ssh-patch/build) and /usr/sbin/keepalived (apt-get install
+keepalived), which the benchmark installs when missing.
 """
 
 import os
@@ -33,7 +35,7 @@ def test_bench_failover_quick(build_path):
     env = dict(os.environ, REVENANT_BUILD_DIR=str(build_path))
 
     proc = subprocess.run([str(REPO_ROOT / "tools" / "bench"), "failover", "--quick"],
-                          capture_output=True, text=True, timeout=120, env=env,
+                          capture_output=True, text=True, timeout=300, env=env,
                           stdin=subprocess.DEVNULL)
 
     assert proc.returncode == 0, f"tools/bench failover --quick failed:\n{proc.stderr[-3000:]}"
@@ -47,6 +49,8 @@ def test_bench_failover_quick(build_path):
     assert first and int(first.group(1).replace(",", "")) > 0, out
     moved = re.search(r"\| crash to the address on the backup \| ([\d,]+) \|", out)
     assert moved and int(moved.group(1).replace(",", "")) > 0, out
+    assert "The workload is the chain of" in out, out
+    assert "Side by side in this run (revenant: ssh workload" in out, out
     assert "- run 1: address moved in" in out
     after = benchmarks.read_text() if benchmarks.exists() else None
     assert after == before, "--quick must not write BENCHMARKS.md"

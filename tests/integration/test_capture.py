@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import pexpect
 import pytest
 
+from appliance import probe_address
 from sshd_lab import Sshd
 
 SSH_PORT = 22
@@ -136,7 +137,9 @@ def run_tshark(path, fields, display_filter):
 def read_connections(path, with_payload):
     """Read the SSH connections of a pcap or pcapng with tshark, keyed by client endpoint."""
     fields = SEGMENT_FIELDS + (["tcp.payload"] if with_payload else [])
-    rows = run_tshark(path, fields, f"tcp.port == {SSH_PORT} && !icmp && !icmpv6")
+    # revenantd's own SYN probes to the SSH port are not connections it logs.
+    rows = run_tshark(path, fields, f"tcp.port == {SSH_PORT} && !icmp && !icmpv6 "
+                      f"&& ip.addr != {probe_address()}")
     conns = {}
     for row in rows:
         src = (row[0] or row[1], int(row[2]))

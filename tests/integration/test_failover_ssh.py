@@ -3,9 +3,9 @@
 
 The set-up is test_ssh_adopt's AdoptLab: the patched sshd on both hosts,
 revenant-agent on the backup and revenantd with a fence. No one runs
-`revenantctl migrate` here: the primary fails, revenantd's probes go
-unanswered, and revenantd fences the primary and moves its connections on
-its own. Three sessions of Debian's unmodified ssh are open when it fails:
+`revenantctl migrate` here: the primary fails, revenantd's ARP and SYN
+probes go unanswered and its sshd's heartbeats stop, and revenantd fences
+the primary and moves its connections on its own. Three sessions of Debian's unmodified ssh are open when it fails:
 an interactive shell, a shell printing a line every 50 ms and an exec
 channel printing the same. The shells must carry on in the same ssh process
 on the same TCP connection: no MAC or packet-length error, no reset, the
@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from test_failover import TAKEOVER_WAIT, wait_state
+from test_failover import TAKEOVER_WAIT, servers, wait_state
 # adopt_lab, root_lab and test_user are fixtures: pytest looks them up by
 # name in this module.
 from test_ssh_adopt import (CLIENT_ERRORS, adopt_lab, expect_resumed,  # noqa: F401
@@ -103,6 +103,12 @@ def test_ssh_sessions_survive_failure(adopt_lab, failure):  # noqa: F811
         time.sleep(2.5)
         setup.wait_recoverable(3)
         stream.expect(r"tick-\d+", timeout=10)
+        # Before the failure every kind of evidence shows life: sshd's
+        # heartbeats, and its SYN-ACKs to the probes, each reset.
+        before = servers(lab, app)["primary"]
+        assert before["heartbeat"]["seen"], before
+        assert before["detection"]["state"] == "healthy", before
+        assert before["detection"]["syn_probes"]["resets"] > 0, before
 
         failure(lab)
         detected = wait_state(lab, app, "migrated", TAKEOVER_WAIT)
@@ -135,7 +141,14 @@ def test_ssh_sessions_survive_failure(adopt_lab, failure):  # noqa: F811
         for bad in CLIENT_ERRORS:
             assert bad not in text, (name, text[-2000:])
     log = app.log_text()
-    assert "probes unanswered in a row while the mirror worked" in log
+    assert "probe rounds unanswered in a row while the mirror worked" in log
+    # The verdict's evidence gives the age of the last heartbeat and of the
+    # last SYN-ACK, which both arrived before the failure.
+    failed = [line for line in log.splitlines()
+              if "server primary: suspect -> failed" in line]
+    assert failed, log[-3000:]
+    assert "heartbeat never" not in failed[0], failed[0]
+    assert "SYN answer never" not in failed[0], failed[0]
     assert "taking over (migration" in log
     for child in children:
         child.sendline("exit")

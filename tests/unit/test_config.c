@@ -222,6 +222,10 @@ test_drivers_conf_profiles(void **state)
 		assert_int_equal(errs.list.count, 0);
 		assert_int_equal(cfg->server_count, 1);
 		assert_string_equal(cfg->backups[0].name, "backup");
+		/* Both profiles send SYN probes from an address of the lab. */
+		assert_int_equal(cfg->detection.probe_address.family, 4);
+		assert_memory_equal(cfg->detection.probe_address.bytes,
+		    "\xc6\x33\x64\xfb", 4);
 		rv_config_free(cfg);
 	}
 }
@@ -368,6 +372,52 @@ test_migration_settings(void **state)
 	rv_config_free(cfg);
 	expect_error(MINIMAL "detection: {enabled: maybe}\n", "t.yaml:12:22: "
 	    "detection.enabled: expected true or false, got 'maybe'");
+}
+
+static void
+test_probe_address(void **state)
+{
+	struct rv_config_errors errs;
+	struct rv_config *cfg;
+
+	(void)state;
+	cfg = load_text(MINIMAL, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->detection.probe_address.family, 0);
+	rv_config_free(cfg);
+
+	cfg = load_text(MINIMAL "detection:\n  probe_address: 198.51.100.250\n",
+	    &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->detection.probe_address.family, 4);
+	assert_memory_equal(cfg->detection.probe_address.bytes,
+	    "\xc6\x33\x64\xfa", 4);
+	rv_config_free(cfg);
+}
+
+static void
+test_probe_address_errors(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "detection:\n  probe_address: 198.51.100\n",
+	    "t.yaml:13:18: detection.probe_address: invalid IP address "
+	    "'198.51.100'; expected an IPv4 or IPv6 literal");
+	expect_error(MINIMAL "detection:\n  probe_address: \"2001:db8:1::fa\"\n",
+	    "t.yaml:13:18: detection.probe_address: 2001:db8:1::fa: only an "
+	    "IPv4 probe address is supported; give an unused IPv4 address of "
+	    "the served segment");
+	expect_error(MINIMAL "detection:\n  probe_address: 224.0.0.1\n",
+	    "t.yaml:13:18: detection.probe_address: 224.0.0.1 is not a "
+	    "unicast address; give an unused IPv4 address of the served "
+	    "segment");
+	expect_error(MINIMAL "detection:\n  probe_address: 0.0.0.0\n",
+	    "t.yaml:13:18: detection.probe_address: 0.0.0.0 is not a "
+	    "unicast address; give an unused IPv4 address of the served "
+	    "segment");
+	expect_error(MINIMAL "detection:\n  probe_address: 198.51.100.2\n",
+	    "t.yaml:13:18: detection.probe_address: 198.51.100.2 belongs to "
+	    "server primary; the probe address must be one that no server "
+	    "uses");
 }
 
 static void
@@ -853,6 +903,8 @@ main(void)
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_migration_settings),
 		cmocka_unit_test(test_migration_errors),
+		cmocka_unit_test(test_probe_address),
+		cmocka_unit_test(test_probe_address_errors),
 		cmocka_unit_test(test_bad_mac),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_types),

@@ -15,6 +15,7 @@
 static const uint8_t backup_mac[6] = { 0x02, 0, 0, 0, 0, 0x03 };
 static const uint8_t client_mac[6] = { 0x02, 0, 0, 0, 0, 0x10 };
 static const uint8_t inject_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+static const uint8_t server_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
 
 /* Sums a TCP or ICMPv6 packet with its pseudo-header; 0xffff if valid. */
 static uint16_t
@@ -191,6 +192,202 @@ ack_rejects_mixed_families(void **state)
 	assert_int_equal(rv_inject_ack(buf, 40, &a), -EINVAL);
 }
 
+static void
+arp_probe_names_no_sender(void **state)
+{
+	struct rv_addr ip;
+	struct rv_pkt pkt;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("198.51.100.2", &ip), 0);
+	n = rv_inject_arp_probe(buf, sizeof(buf), inject_mac, &ip);
+	assert_int_equal(n, 60);
+	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, &pkt), RV_PKT_ARP);
+	assert_int_equal(pkt.arp.op, 1);
+	assert_memory_equal(pkt.arp.sha, inject_mac, 6);
+	assert_memory_equal(pkt.arp.spa, "\0\0\0\0", 4);
+	assert_memory_equal(pkt.arp.tpa, ip.bytes, 4);
+}
+
+static void
+arp_request_names_sender(void **state)
+{
+	struct rv_addr probe, server;
+	struct rv_pkt pkt;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("198.51.100.250", &probe), 0);
+	assert_int_equal(rv_addr_parse("198.51.100.2", &server), 0);
+	n = rv_inject_arp_request(buf, sizeof(buf), inject_mac, &probe,
+	    &server);
+	assert_int_equal(n, 60);
+	assert_memory_equal(buf, "\xff\xff\xff\xff\xff\xff", 6);
+	assert_memory_equal(buf + 6, inject_mac, 6);
+	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, &pkt), RV_PKT_ARP);
+	assert_int_equal(pkt.arp.op, 1);
+	assert_memory_equal(pkt.arp.sha, inject_mac, 6);
+	assert_memory_equal(pkt.arp.spa, probe.bytes, 4);
+	assert_memory_equal(pkt.arp.tha, "\0\0\0\0\0\0", 6);
+	assert_memory_equal(pkt.arp.tpa, server.bytes, 4);
+	assert_int_equal(rv_inject_arp_request(buf, 59, inject_mac, &probe,
+	    &server), -EINVAL);
+}
+
+static void
+arp_reply_goes_to_requester(void **state)
+{
+	struct rv_addr probe, server;
+	struct rv_pkt pkt;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("198.51.100.250", &probe), 0);
+	assert_int_equal(rv_addr_parse("198.51.100.2", &server), 0);
+	n = rv_inject_arp_reply(buf, sizeof(buf), inject_mac, &probe,
+	    server_mac, &server);
+	assert_int_equal(n, 60);
+	/* Unicast to the requester, from the inject port. */
+	assert_memory_equal(buf, server_mac, 6);
+	assert_memory_equal(buf + 6, inject_mac, 6);
+	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, &pkt), RV_PKT_ARP);
+	assert_int_equal(pkt.arp.op, 2);
+	assert_memory_equal(pkt.arp.sha, inject_mac, 6);
+	assert_memory_equal(pkt.arp.spa, probe.bytes, 4);
+	assert_memory_equal(pkt.arp.tha, server_mac, 6);
+	assert_memory_equal(pkt.arp.tpa, server.bytes, 4);
+}
+
+static void
+arp_builders_reject_ipv6(void **state)
+{
+	struct rv_addr v4, v6;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("198.51.100.250", &v4), 0);
+	assert_int_equal(rv_addr_parse("2001:db8:1::2", &v6), 0);
+	assert_int_equal(rv_inject_arp_probe(buf, sizeof(buf), inject_mac,
+	    &v6), -EINVAL);
+	assert_int_equal(rv_inject_arp_request(buf, sizeof(buf), inject_mac,
+	    &v4, &v6), -EINVAL);
+	assert_int_equal(rv_inject_arp_reply(buf, sizeof(buf), inject_mac,
+	    &v6, server_mac, &v4), -EINVAL);
+}
+
+static struct rv_inject_tcp
+probe_request(const char *src, const char *dst)
+{
+	struct rv_inject_tcp t;
+
+	memset(&t, 0, sizeof(t));
+	memcpy(t.src_mac, inject_mac, 6);
+	memcpy(t.dst_mac, server_mac, 6);
+	assert_int_equal(rv_addr_parse(src, &t.src.addr), 0);
+	assert_int_equal(rv_addr_parse(dst, &t.dst.addr), 0);
+	t.src.port = 51234;
+	t.dst.port = 22;
+	t.seq = 0xfffffff0u;
+	return t;
+}
+
+/* Parses a probe segment back and checks its addresses and checksums. */
+static void
+check_probe_segment(const uint8_t *buf, int n, const struct rv_inject_tcp *t,
+    struct rv_pkt *pkt)
+{
+	assert_true(n >= 60);
+	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, pkt), RV_PKT_TCP);
+	assert_memory_equal(buf, server_mac, 6);
+	assert_memory_equal(buf + 6, inject_mac, 6);
+	assert_memory_equal(pkt->src, t->src.addr.bytes,
+	    t->src.addr.family == 4 ? 4 : 16);
+	assert_memory_equal(pkt->dst, t->dst.addr.bytes,
+	    t->dst.addr.family == 4 ? 4 : 16);
+	assert_int_equal(pkt->sport, 51234);
+	assert_int_equal(pkt->dport, 22);
+	assert_int_equal(pkt->seq, 0xfffffff0u);
+	assert_int_equal(pkt->ack, 0);
+	assert_int_equal(pkt->payload_len, 0);
+	if (pkt->ip_version == 4)
+		assert_true(rv_pkt_ipv4_csum_ok(pkt));
+	assert_int_equal(l4_sum(pkt, pkt->l4, pkt->tcp_hdr_len), 0xffff);
+}
+
+static void
+syn_ipv4_parses_back(void **state)
+{
+	struct rv_inject_tcp t = probe_request("198.51.100.250",
+	    "198.51.100.2");
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	struct rv_pkt pkt;
+	int n;
+
+	(void)state;
+	n = rv_inject_syn(buf, sizeof(buf), &t);
+	check_probe_segment(buf, n, &t, &pkt);
+	assert_int_equal(pkt.tcp_flags, RV_TCP_SYN);
+	assert_int_equal(pkt.window, 1024);
+	assert_int_equal(pkt.tcp_hdr_len, 24);
+	assert_true(pkt.opts.has_mss);
+	assert_int_equal(pkt.opts.mss, 536);
+}
+
+static void
+syn_ipv6_parses_back(void **state)
+{
+	struct rv_inject_tcp t = probe_request("2001:db8:1::fa",
+	    "2001:db8:1::2");
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	struct rv_pkt pkt;
+	int n;
+
+	(void)state;
+	n = rv_inject_syn(buf, sizeof(buf), &t);
+	assert_int_equal(n, 14 + 40 + 24);
+	check_probe_segment(buf, n, &t, &pkt);
+	assert_int_equal(pkt.tcp_flags, RV_TCP_SYN);
+	assert_int_equal(pkt.opts.mss, 1220);
+}
+
+static void
+rst_ipv4_parses_back(void **state)
+{
+	struct rv_inject_tcp t = probe_request("198.51.100.250",
+	    "198.51.100.2");
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	struct rv_pkt pkt;
+	int n;
+
+	(void)state;
+	n = rv_inject_rst(buf, sizeof(buf), &t);
+	/* 54 bytes of headers, padded to the Ethernet minimum. */
+	assert_int_equal(n, 60);
+	check_probe_segment(buf, n, &t, &pkt);
+	assert_int_equal(pkt.tcp_flags, RV_TCP_RST);
+	assert_int_equal(pkt.tcp_hdr_len, 20);
+	assert_int_equal(pkt.window, 0);
+}
+
+static void
+probe_segments_reject_bad_requests(void **state)
+{
+	struct rv_inject_tcp t = probe_request("198.51.100.250",
+	    "2001:db8:1::2");
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+
+	(void)state;
+	assert_int_equal(rv_inject_syn(buf, sizeof(buf), &t), -EINVAL);
+	assert_int_equal(rv_inject_rst(buf, sizeof(buf), &t), -EINVAL);
+	t = probe_request("198.51.100.250", "198.51.100.2");
+	assert_int_equal(rv_inject_syn(buf, 57, &t), -EINVAL);
+	assert_int_equal(rv_inject_rst(buf, 59, &t), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -202,6 +399,14 @@ main(void)
 		cmocka_unit_test(ack_ipv4_padded),
 		cmocka_unit_test(ack_ipv6),
 		cmocka_unit_test(ack_rejects_mixed_families),
+		cmocka_unit_test(arp_probe_names_no_sender),
+		cmocka_unit_test(arp_request_names_sender),
+		cmocka_unit_test(arp_reply_goes_to_requester),
+		cmocka_unit_test(arp_builders_reject_ipv6),
+		cmocka_unit_test(syn_ipv4_parses_back),
+		cmocka_unit_test(syn_ipv6_parses_back),
+		cmocka_unit_test(rst_ipv4_parses_back),
+		cmocka_unit_test(probe_segments_reject_bad_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

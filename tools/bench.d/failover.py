@@ -9,25 +9,26 @@ process just before the cut. CLOCK_MONOTONIC is shared by all network
 namespaces, so the client's time stamps compare with it directly.
 
   revenant    RUNS runs (20) with revenantd's default detection settings
-              (an ARP probe every 100 ms, failed after 3 unanswered in a
-              row). revenantd detects the crash by itself, fences the
-              primary and moves the connection to the backup, as
-              tests/integration/test_failover.py does. Measured: crash to
-              the client's first byte from the backup. Targets: median at
-              most 500 ms, p99 at most 1 s. revenantd's log gives the
-              detection and migration phases.
+              (a probe round of ARP and TCP SYN every 100 ms, failed after
+              3 rounds in a row without a sign of life). revenantd detects
+              the crash by itself, fences the primary and moves the
+              connection to the backup, as tests/integration/
+              test_failover_ssh.py does. Measured: crash to the client's
+              first byte from the backup. Targets: median at most 500 ms,
+              p99 at most 1 s. revenantd's log gives the detection and
+              migration phases.
   keepalived  KEEPALIVED_RUNS runs (5) of Debian's keepalived moving the
               same address with its default VRRP settings, with Debian's
               sshd on both hosts and an ssh session from the client.
               Measured: crash to the address on the backup, and what
               happens to the ssh session.
 
-The connection that revenant moves belongs to the line service
+A workload class (WORKLOADS) starts the servers, revenantd and the client,
+and reads the client's result. `--workload ssh` (the default) is a live
+session of Debian's /usr/bin/ssh to the patched sshd, adopted by the
+backup's patched sshd; `--workload line` is the line service
 (tests/integration/line_service.py), which continues a connection from the
-logged byte streams, so this measures the TCP-level takeover. A workload
-class (WORKLOADS) starts the services and the client and reads the client's
-result. Once the backup's sshd can adopt sessions, an SSH workload with the
-same methods can be added as `--workload ssh`.
+logged byte streams: the TCP-level takeover without SSH.
 """
 
 import argparse
@@ -269,11 +270,13 @@ class LineWorkload:
     """
 
     name = "line"
+    port = PORT
 
-    def __init__(self, lab, takeover, start_agent, tick_ms):
+    def __init__(self, lab, tick_ms):
+        _, Takeover, self.appliance_cls, self.start_agent = lab_modules()
         self.lab = lab
-        self.t = takeover
-        self.start_agent = start_agent
+        self.t = Takeover(lab)
+        os.chmod(self.t.key, 0o600)
         self.tick_ms = tick_ms
         self.primary = None
         self.client = None
@@ -287,7 +290,8 @@ class LineWorkload:
         wait_file(out, "ready", 15, proc)
         return proc
 
-    def start_servers(self):
+    def start(self):
+        """Start both services, the agent and revenantd; return revenantd."""
         lab = self.lab
         # --tick-on-adopt: the backup sends at once, so the client's first
         # byte from it marks when the backup could send, not the tick phase.
@@ -296,6 +300,9 @@ class LineWorkload:
         self.start_agent(self.t, lab)
         self.primary = self.service("primary", "primary", "--listen",
                                     f"{lab.SERVICE_IP}:{PORT}")
+        app = self.appliance_cls(lab, self.t.key)
+        app.start()
+        return app
 
     def start_client(self):
         self.client = self.lab.popen("client", [PYTHON, "-c", LINE_CLIENT,
@@ -330,8 +337,153 @@ class LineWorkload:
                             f"({len(result['echoes'])} echoes of {result['sent']} lines)")
         return result, problems
 
+    def close(self):
+        pass
 
-WORKLOADS = {"line": LineWorkload}
+
+# The client of the SSH workload, run in the client's namespace: Debian's
+# ssh (argv[1], a JSON list) in a pty, with a login shell that prints a
+# tick line every 20 ms. It prints "connected" once ticks flow and stamps
+# every chunk it reads with time.monotonic(). On "finish" (stdin) it types
+# a command into the session, whose output must come back (the session
+# survived),
+# exits the shell and prints one JSON result. Bounded by LIMIT s.
+SSH_CLIENT = r"""
+import json, os, select, sys, time
+import pexpect
+argv, limit = json.loads(sys.argv[1]), float(sys.argv[2])
+res = {"error": None, "rx": [], "eof": False, "notice": False, "survived": False}
+child = pexpect.spawn(argv[0], argv[1:], timeout=20)
+try:
+    child.sendline("PS1='$ '")
+    child.sendline("while :; do echo tick-$(date +%s); sleep 0.02; done")
+    child.expect(r"tick-\d+")
+    print("connected", flush=True)
+    deadline, tail = time.monotonic() + limit, b""
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([child.child_fd, sys.stdin], [], [], 0.005)
+        if child.child_fd in r:
+            try:
+                data = os.read(child.child_fd, 65536)
+            except OSError:
+                data = b""
+            res["rx"].append(round(time.monotonic(), 6))
+            if not data:
+                res["eof"] = True
+                break
+            tail = (tail + data)[-8192:]
+            res["notice"] = res["notice"] or b"session resumed on backup" in tail
+        if sys.stdin in r:
+            sys.stdin.readline()
+            break
+    child.sendline("echo alive-$((6*7))")
+    child.expect("alive-42", timeout=15)
+    res["survived"] = True
+    child.sendline("exit")
+    child.expect(pexpect.EOF, timeout=15)
+except Exception as err:
+    res["error"] = repr(err)
+print(json.dumps(res), flush=True)
+"""
+
+
+class SshWorkload:
+    """A live SSH session of Debian's ssh through the patched sshd.
+
+    The set-up of tests/integration/test_ssh_adopt.py (AdoptLab): the
+    patched sshd exporting checkpoints on the primary, the patched sshd
+    adopting on the backup, revenant-agent and revenantd. The session runs
+    a shell that prints a tick line every 20 ms. Same methods as
+    LineWorkload.
+    """
+
+    name = "ssh"
+    port = 22
+
+    def __init__(self, lab, tick_ms):
+        import pytest  # noqa: F401  (the helpers fail tests with pytest.fail)
+
+        from test_ssh_adopt import KEYGEN, SSHD, AdoptLab, USER
+        for path in (SSHD, KEYGEN):
+            if not path.exists():
+                raise BenchError(f"{path} missing: run ssh-patch/build and build "
+                                 "the meson target revenant-keygen")
+        self.lab = lab
+        self.setup = AdoptLab(lab, USER)
+        self.client = None
+
+    def start(self):
+        """Start both sshd, the agent and revenantd; return revenantd."""
+        self.setup.start()
+        return self.setup.app
+
+    def start_client(self):
+        # ssh_argv() starts with "netns exec NS": lab.popen enters it.
+        argv = self.setup.ssh_argv(tty=True)[3:]
+        self.client = self.lab.popen("client", [PYTHON, "-c", SSH_CLIENT,
+                                                json.dumps(argv), 40],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        wait_stdout(self.client, "connected", 30, "the ssh client")
+
+    def primary_pids(self):
+        """Return every process in the primary's namespace: sshd and the session."""
+        proc = subprocess.run(["ip", "netns", "pids", self.lab.NS_PRIMARY],
+                              capture_output=True, text=True, check=True, timeout=10)
+        return [int(pid) for pid in proc.stdout.split()]
+
+    def finish(self):
+        """Type a command into the session; return (result dict, problems)."""
+        self.client.stdin.write("finish\n")
+        self.client.stdin.flush()
+        out, _ = self.client.communicate(timeout=60)
+        lines = out.strip().splitlines()
+        if not lines:
+            return None, ["the ssh client printed no result"]
+        result = json.loads(lines[-1])
+        problems = []
+        if result["error"]:
+            problems.append(f"the ssh session failed: {result['error']}")
+        if result["eof"]:
+            problems.append("the ssh session ended")
+        if not result["notice"]:
+            problems.append("no \"session resumed on backup\" notice from the backup")
+        if not result["survived"]:
+            problems.append("the session did not answer a command after the takeover")
+        return result, problems
+
+    def close(self):
+        if self.setup.keys is not None:
+            shutil.rmtree(self.setup.keys.dir, ignore_errors=True)
+
+
+WORKLOADS = {"line": LineWorkload, "ssh": SshWorkload}
+
+
+def ensure_ssh_user():
+    """Create the login user of the SSH workload, as test_ssh_adopt's test_user.
+
+    Returns the user's name if this call created it (the caller deletes it),
+    else None.
+    """
+    import pwd
+
+    from test_ssh_adopt import USER
+    if subprocess.run(["id", "sshd"], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", "-d", "/run/sshd",
+                        "sshd"], check=True)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    created = None
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "-r", "-M", "-d", "/tmp", "-s", "/bin/sh", USER],
+                       check=True)
+        created = USER
+    # "*" instead of useradd's "!": sshd without PAM rejects locked accounts
+    # even for key logins.
+    subprocess.run(["usermod", "-p", "*", USER], check=True)
+    return created
 
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z (.*)$")
 SUMMARY = re.compile(r"summary: (\d+) moved, (\d+) not recoverable, (\d+) failed, "
@@ -402,15 +554,12 @@ def wait_detection(app, states, timeout, interval):
 
 def revenant_run(workload_cls, tick_ms):
     """Crash the primary once on a fresh lab with revenant; return the run's numbers."""
-    Lab, Takeover, MigratingAppliance, start_agent = lab_modules()
+    Lab = lab_modules()[0]
     with Lab() as lab:
-        t = Takeover(lab)
-        os.chmod(t.key, 0o600)
-        work = workload_cls(lab, t, start_agent, tick_ms)
-        app = MigratingAppliance(lab, t.key)
+        work = workload_cls(lab, tick_ms)
+        app = None
         try:
-            work.start_servers()
-            app.start()
+            app = work.start()
             state = wait_detection(app, ("healthy",), 10, 0.1)
             if state["state"] != "healthy":
                 raise BenchError(f"primary not healthy 10 s after revenantd started: "
@@ -419,7 +568,8 @@ def revenant_run(workload_cls, tick_ms):
             # revenantd must log the connection, recoverable, before the crash.
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                flows = [f for f in app.flows() if f["server"].endswith(f":{PORT}")]
+                flows = [f for f in app.flows()
+                         if f["server"].endswith(f":{work.port}")]
                 if flows and all(f["recoverable"] for f in flows):
                     break
                 time.sleep(0.1)
@@ -440,9 +590,11 @@ def revenant_run(workload_cls, tick_ms):
             result, problems = work.finish()
             app_log = app.log_text()
         finally:
-            if app.is_running():
-                app.stop()
-            app.cleanup()
+            if app is not None:
+                if app.is_running():
+                    app.stop()
+                app.cleanup()
+            work.close()
     phases, summary_ms = log_phases(app_log, crash)
     run = {"phases": phases, "summary_ms": summary_ms, "state": after,
            "cut_s": crash.cut_done - crash.start, "first_s": None, "gap_s": None,
@@ -513,7 +665,8 @@ def format_revenant(runs, args):
         body += (f"\nTargets (median at most 500 ms, p99 at most 1 s): "
                  f"{'met' if met else 'NOT met'}; {len(good)} of {len(runs)} runs "
                  "usable.\n")
-    body += REVENANT_SETUP.format(runs=len(runs), tick=args.tick_ms,
+    workload = WORKLOAD_SETUP[args.workload].format(tick=args.tick_ms)
+    body += REVENANT_SETUP.format(runs=len(runs), workload=workload,
                                   grace=CUT_GRACE_S * 1000)
     if first:
         body += format_slowest(good, runs)
@@ -537,27 +690,44 @@ def format_slowest(good, runs):
 
 
 REVENANT_SETUP = """
-Set-up: the chain of tests/integration/test_failover.py (crash case), a
-fresh lab per run, {runs} runs. revenantd runs the lab profile
-drivers-conf/revenantd-lab.yaml with its default detection settings (an
-ARP probe every 100 ms, failed after 3 probes in a row unanswered while
-the mirror works); its fence is `tools/lab port-down`. The workload is the
-line service (tests/integration/line_service.py, a tick every {tick} ms;
-the backup's instance runs with --tick-on-adopt, so it sends as soon as it
-adopts the connection) and a Python client that sends a line every 10 ms
-and stamps every chunk it reads with time.monotonic(). This is the
-TCP-level takeover: SSH sessions are not measured here, because adoption
-of SSH sessions by the backup's sshd is not finished yet. A crash cuts the
-primary's switch port and then kills the primary's line service with
-SIGKILL; the crash time is time.monotonic() just before the cut. The
-first byte from the backup is the first chunk the client read more than
-{grace:g} ms after the cut. Log phases come from revenantd's log
+Set-up: a fresh lab per run, {runs} runs. revenantd runs the lab profile
+drivers-conf/revenantd-lab.yaml with its default detection settings (a
+probe round every 100 ms: an ARP request and a TCP SYN from the probe
+address to port 22; failed after 3 rounds in a row without a reply, a
+heartbeat or a segment while the mirror works); its fence is `tools/lab
+port-down`.
+
+{workload}
+
+The crash time is time.monotonic() just before the cut. The first byte from the backup is the first chunk the client read
+more than {grace:g} ms after the cut. Log phases come from revenantd's log
 (CLOCK_REALTIME, millisecond time stamps), converted with the wall-clock
-time taken at the crash; a negative time from "announce:" means the
-backup sent before revenantd announced it (the adopted socket sends to the
+time taken at the crash; a negative time from "announce:" means the backup
+sent before revenantd announced it (the adopted socket sends to the
 client's MAC address at once). p99 is the nearest-rank percentile, so with
 fewer than 100 runs it is the largest value.
 """
+
+WORKLOAD_SETUP = {
+    "ssh": """The workload is the chain of
+tests/integration/test_failover_ssh.py: the patched sshd (build/ssh) on
+the primary exporting checkpoints and heartbeats, the patched sshd on the
+backup adopting through revenant-agent, and Debian's unmodified
+/usr/bin/ssh in a pty on the client, whose login shell prints a tick line
+every 20 ms; a Python wrapper stamps every chunk ssh writes to the pty.
+The backup's first bytes are its notice "session resumed on backup" and a
+fresh shell's prompt. After the run the wrapper types a command whose
+output must come back, so every usable run is a session that survived. A crash cuts
+the primary's switch port and then kills every process in the primary's
+namespace (both sshd processes of the session) with SIGKILL.""",
+    "line": """The workload is the line service
+(tests/integration/line_service.py, a tick every {tick} ms; the backup's
+instance runs with --tick-on-adopt, so it sends as soon as it adopts the
+connection) and a Python client that sends a line every 10 ms and stamps
+every chunk it reads with time.monotonic(): the TCP-level takeover, without
+SSH. A crash cuts the primary's switch port and then kills the primary's
+line service with SIGKILL.""",
+}
 
 
 # ------------------------------------------------------------ keepalived
@@ -735,7 +905,7 @@ def keepalived_run(sshd_cls):
             "problems": problems}
 
 
-def format_keepalived(runs, revenant_runs, version):
+def format_keepalived(runs, revenant_runs, version, workload):
     took = [r["took_s"] for r in runs if not r["problems"]]
     body = ""
     if took:
@@ -767,8 +937,8 @@ def format_keepalived(runs, revenant_runs, version):
                  "never: the connection is reset"),
                 ("connections that survived",
                  f"{len(good)} of {len(revenant_runs)}", f"{survived} of {len(runs)}")]
-        body += ("\nSide by side in this run (revenant: line service; keepalived: "
-                 "ssh):\n\n" + table(("", "revenant", "keepalived"), rows))
+        body += (f"\nSide by side in this run (revenant: {workload} workload; "
+                 "keepalived: ssh):\n\n" + table(("", "revenant", "keepalived"), rows))
     return body
 
 
@@ -805,7 +975,7 @@ def parse_args(argv):
                         help="revenant runs (default 20, quick 3)")
     parser.add_argument("--keepalived-runs", type=int, default=None,
                         help="keepalived runs (default 5, quick 1)")
-    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="line",
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="ssh",
                         help="what the client runs over the revenant takeover")
     parser.add_argument("--tick-ms", type=int, default=20,
                         help="tick interval of the line service, ms")
@@ -835,7 +1005,10 @@ def main(argv):
     sections, problems = [], []
     started = time.monotonic()
     revenant_runs, keepalived_runs = [], []
+    created_user = None
     try:
+        if "revenant" not in args.skip and args.workload == "ssh":
+            created_user = ensure_ssh_user()
         if "revenant" not in args.skip:
             workload = WORKLOADS[args.workload]
             for i in range(args.runs):
@@ -862,13 +1035,16 @@ def main(argv):
             sections.append((f"keepalived {keepalived_version()} beside it, "
                              f"{len(keepalived_runs)} runs",
                              format_keepalived(keepalived_runs, revenant_runs,
-                                               keepalived_version())))
+                                               keepalived_version(), args.workload)))
     except (BenchError, subprocess.SubprocessError, OSError) as err:
         print(f"tools/bench failover: {err}", file=sys.stderr)
         return 1
     except fail_exception() as err:
         print(f"tools/bench failover: {err}", file=sys.stderr)
         return 1
+    finally:
+        if created_user is not None:
+            subprocess.run(["userdel", created_user], check=False)
     log(f"done in {time.monotonic() - started:.0f} s")
     for problem in problems:
         print(f"tools/bench failover: check failed: {problem}", file=sys.stderr)
