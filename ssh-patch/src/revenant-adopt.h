@@ -19,6 +19,8 @@
 
 #include <sys/types.h>
 
+#include <stdint.h>
+
 struct ssh;
 struct Authctxt;
 struct monitor;
@@ -86,6 +88,14 @@ void	rv_adopt_prepare(struct ssh *ssh, struct Authctxt *authctxt,
  * closed. fatal() on an internal error.
  */
 void	rv_adopt_resume(struct ssh *ssh, struct Authctxt *authctxt);
+
+/*
+ * Returns the highest number among the primary's checkpoints of the
+ * adopted connection that verified, 0 outside an adopted connection. The
+ * checkpoints this host exports for it must be numbered above it:
+ * revenantd files only growing numbers per connection.
+ */
+uint64_t rv_adopt_last_checkpoint_number(void);
 
 /*
  * Returns 1 once for a channel that rv_adopt_resume() is activating, whose
