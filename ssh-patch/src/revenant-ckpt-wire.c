@@ -2,8 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "revenant-ckpt-wire.h"
 
@@ -696,24 +698,18 @@ rv_ckpt_heartbeat_build(const struct rv_ckpt_heartbeat *hb,
 	return 0;
 }
 
-int
-rv_ckpt_ed25519_sign(void *arg, const uint8_t *data, size_t len,
-    uint8_t *sig, size_t size, size_t *sig_len)
+/* Signs data with key (Ed25519) and writes the SSH signature blob. */
+static int
+sign_blob(EVP_PKEY *key, const uint8_t *data, size_t len, uint8_t *sig,
+    size_t *sig_len)
 {
-	struct writer w = { sig, size, 0 };
-	EVP_PKEY *key = NULL;
+	struct writer w = { sig, RV_CKPT_SIG_BLOB_LEN, 0 };
 	EVP_MD_CTX *md = NULL;
 	uint8_t raw[ED25519_SIG_LEN];
 	size_t raw_len = sizeof(raw);
 	int rc = RV_CKPT_ERR_CRYPTO;
 
-	if (arg == NULL || data == NULL || sig == NULL || sig_len == NULL)
-		return RV_CKPT_ERR_INVALID_ARGUMENT;
-	if (size < RV_CKPT_SIG_BLOB_LEN)
-		return RV_CKPT_ERR_BUFFER_TOO_SMALL;
-	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, arg,
-	    RV_CKPT_ED25519_SEED_LEN);
-	if (key == NULL || (md = EVP_MD_CTX_new()) == NULL ||
+	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit(md, NULL, NULL, NULL, key) != 1 ||
 	    EVP_DigestSign(md, raw, &raw_len, data, len) != 1 ||
 	    raw_len != ED25519_SIG_LEN)
@@ -724,7 +720,71 @@ rv_ckpt_ed25519_sign(void *arg, const uint8_t *data, size_t len,
 	rc = 0;
 out:
 	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(key);
+	return rc;
+}
+
+int
+rv_ckpt_ed25519_sign(void *arg, const uint8_t *data, size_t len,
+    uint8_t *sig, size_t size, size_t *sig_len)
+{
+	EVP_PKEY *key;
+	int rc;
+
+	if (arg == NULL || data == NULL || sig == NULL || sig_len == NULL)
+		return RV_CKPT_ERR_INVALID_ARGUMENT;
+	if (size < RV_CKPT_SIG_BLOB_LEN)
+		return RV_CKPT_ERR_BUFFER_TOO_SMALL;
+	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, arg,
+	    RV_CKPT_ED25519_SEED_LEN);
+	if (key == NULL)
+		return RV_CKPT_ERR_CRYPTO;
+	rc = sign_blob(key, data, len, sig, sig_len);
+	EVP_PKEY_free(key);	/* zeroes its copy of the seed */
+	return rc;
+}
+
+/*
+ * Makes an Ed25519 key object of seed and public key both given, so that
+ * OpenSSL does not compute the public key again: a scalar multiplication
+ * as costly as the signature itself.
+ */
+static EVP_PKEY *
+ed25519_keypair(const uint8_t *keypair)
+{
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *pctx;
+	EVP_PKEY *key = NULL;
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
+	    (void *)keypair, RV_CKPT_ED25519_SEED_LEN);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+	    (void *)(keypair + RV_CKPT_ED25519_SEED_LEN),
+	    RV_CKPT_ED25519_PK_LEN);
+	params[2] = OSSL_PARAM_construct_end();
+	if ((pctx = EVP_PKEY_CTX_new_from_name(NULL, "ED25519", NULL)) == NULL)
+		return NULL;
+	if (EVP_PKEY_fromdata_init(pctx) != 1 ||
+	    EVP_PKEY_fromdata(pctx, &key, EVP_PKEY_KEYPAIR, params) != 1)
+		key = NULL;
+	EVP_PKEY_CTX_free(pctx);
+	return key;
+}
+
+int
+rv_ckpt_ed25519_sign_keypair(void *arg, const uint8_t *data, size_t len,
+    uint8_t *sig, size_t size, size_t *sig_len)
+{
+	EVP_PKEY *key;
+	int rc;
+
+	if (arg == NULL || data == NULL || sig == NULL || sig_len == NULL)
+		return RV_CKPT_ERR_INVALID_ARGUMENT;
+	if (size < RV_CKPT_SIG_BLOB_LEN)
+		return RV_CKPT_ERR_BUFFER_TOO_SMALL;
+	if ((key = ed25519_keypair(arg)) == NULL)
+		return RV_CKPT_ERR_CRYPTO;
+	rc = sign_blob(key, data, len, sig, sig_len);
+	EVP_PKEY_free(key);	/* zeroes its copy of the seed */
 	return rc;
 }
 

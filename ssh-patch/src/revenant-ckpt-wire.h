@@ -38,6 +38,9 @@
 #define RV_CKPT_RECIPIENTS_MAX		16
 #define RV_CKPT_ED25519_PK_LEN		32
 #define RV_CKPT_ED25519_SEED_LEN	32
+/* Seed, then public key: OpenSSH's in-memory Ed25519 private key. */
+#define RV_CKPT_ED25519_KEYPAIR_LEN \
+	(RV_CKPT_ED25519_SEED_LEN + RV_CKPT_ED25519_PK_LEN)
 /* SSH signature blob of Ed25519: string "ssh-ed25519", string sig[64]. */
 #define RV_CKPT_SIG_BLOB_LEN		(4 + 11 + 4 + 64)
 /* A datagram never exceeds this: header plus a full fragment. */
@@ -244,6 +247,15 @@ int rv_ckpt_heartbeat_build(const struct rv_ckpt_heartbeat *hb,
  * is arg, writing an SSH signature blob. Matches rv_ckpt_sign_fn.
  */
 int rv_ckpt_ed25519_sign(void *arg, const uint8_t *data, size_t len,
+    uint8_t *sig, size_t size, size_t *sig_len);
+
+/*
+ * rv_ckpt_ed25519_sign() for arg = the 32-byte seed followed by its
+ * 32-byte public key, as OpenSSH keeps an Ed25519 private key. It is
+ * faster because it does not derive the public key again. A public key
+ * that does not belong to the seed gives a signature that fails to verify.
+ */
+int rv_ckpt_ed25519_sign_keypair(void *arg, const uint8_t *data, size_t len,
     uint8_t *sig, size_t size, size_t *sig_len);
 
 /* Computes the Ed25519 public key of the 32-byte seed. Returns 0 or a

@@ -66,21 +66,70 @@ rv_hpke_strerror(int code)
 	}
 }
 
-static const EVP_CIPHER *
-aead_cipher(uint16_t aead_id, size_t *key_len)
+/*
+ * Algorithm implementations, fetched once per process and never freed.
+ * OpenSSL 3.0 searches its providers on every EVP_KDF_fetch() and on every
+ * cipher initialisation with a built-in EVP_CIPHER, which cost more than
+ * the HKDF computation itself.
+ */
+static struct {
+	EVP_KDF		*hkdf;
+	EVP_CIPHER	*aes128gcm;
+	EVP_CIPHER	*aes256gcm;
+	EVP_CIPHER	*chacha20poly1305;
+	int		 ready;
+} algs;
+static CRYPTO_ONCE algs_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void
+fetch_algorithms(void)
+{
+	algs.hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	algs.aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+	algs.aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	algs.chacha20poly1305 = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305",
+	    NULL);
+	algs.ready = algs.hkdf != NULL && algs.aes128gcm != NULL &&
+	    algs.aes256gcm != NULL && algs.chacha20poly1305 != NULL;
+}
+
+/* Returns 1 once the implementations are fetched, 0 if that failed. */
+static int
+algorithms_ready(void)
+{
+	return CRYPTO_THREAD_run_once(&algs_once, fetch_algorithms) == 1 &&
+	    algs.ready;
+}
+
+/* Returns Nk of aead_id (RFC 9180 section 7.3), or 0 if unsupported. */
+static size_t
+aead_key_len(uint16_t aead_id)
 {
 	switch (aead_id) {
 	case RV_HPKE_AEAD_AES128GCM:
-		*key_len = 16;
-		return EVP_aes_128_gcm();
+		return 16;
 	case RV_HPKE_AEAD_AES256GCM:
-		*key_len = 32;
-		return EVP_aes_256_gcm();
 	case RV_HPKE_AEAD_CHACHA20POLY1305:
-		*key_len = 32;
-		return EVP_chacha20_poly1305();
+		return 32;
 	default:
-		*key_len = 0;
+		return 0;
+	}
+}
+
+/* Returns the fetched cipher of aead_id, or NULL. */
+static const EVP_CIPHER *
+aead_cipher(uint16_t aead_id)
+{
+	if (!algorithms_ready())
+		return NULL;
+	switch (aead_id) {
+	case RV_HPKE_AEAD_AES128GCM:
+		return algs.aes128gcm;
+	case RV_HPKE_AEAD_AES256GCM:
+		return algs.aes256gcm;
+	case RV_HPKE_AEAD_CHACHA20POLY1305:
+		return algs.chacha20poly1305;
+	default:
 		return NULL;
 	}
 }
@@ -88,9 +137,7 @@ aead_cipher(uint16_t aead_id, size_t *key_len)
 int
 rv_hpke_aead_supported(uint16_t aead_id)
 {
-	size_t key_len;
-
-	return aead_cipher(aead_id, &key_len) != NULL;
+	return aead_key_len(aead_id) != 0;
 }
 
 static void
@@ -128,8 +175,7 @@ hkdf_run(int mode, const uint8_t *salt, size_t salt_len,
 {
 	static const uint8_t zero_salt[RV_HPKE_SECRET_LEN];
 	char digest[] = "SHA256";
-	OSSL_PARAM params[6], *p = params;
-	EVP_KDF *kdf = NULL;
+	OSSL_PARAM params[5], *p = params;
 	EVP_KDF_CTX *kctx = NULL;
 	int r = RV_HPKE_ERR_CRYPTO;
 
@@ -150,15 +196,13 @@ hkdf_run(int mode, const uint8_t *salt, size_t salt_len,
 		    (void *)info, info_len);
 	*p = OSSL_PARAM_construct_end();
 
-	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
-	    (kctx = EVP_KDF_CTX_new(kdf)) == NULL)
+	if (!algorithms_ready() || (kctx = EVP_KDF_CTX_new(algs.hkdf)) == NULL)
 		goto out;
 	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
 		goto out;
 	r = 0;
  out:
-	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
+	EVP_KDF_CTX_free(kctx);	/* zeroes the key copy */
 	if (r != 0)
 		OPENSSL_cleanse(out, out_len);
 	return r;
@@ -232,23 +276,41 @@ labeled_expand(const uint8_t *suite_id, size_t suite_id_len,
 	    prk, RV_HPKE_SECRET_LEN, buf, n, out, out_len);
 }
 
+/*
+ * Makes an X25519 key object of the private key sk. OpenSSL computes the
+ * public key while it does, so callers that need both the public key and
+ * a DH with sk build one object and use it for both.
+ */
+static EVP_PKEY *
+x25519_private(const uint8_t sk[RV_HPKE_X25519_LEN])
+{
+	return EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, sk,
+	    RV_HPKE_X25519_LEN);
+}
+
+static int
+x25519_raw_public(const EVP_PKEY *key, uint8_t pk[RV_HPKE_X25519_LEN])
+{
+	size_t len = RV_HPKE_X25519_LEN;
+
+	if (EVP_PKEY_get_raw_public_key(key, pk, &len) != 1 ||
+	    len != RV_HPKE_X25519_LEN)
+		return RV_HPKE_ERR_CRYPTO;
+	return 0;
+}
+
 int
 rv_hpke_public_key(const uint8_t sk[RV_HPKE_X25519_LEN],
     uint8_t pk[RV_HPKE_X25519_LEN])
 {
 	EVP_PKEY *key;
-	size_t len = RV_HPKE_X25519_LEN;
-	int r = RV_HPKE_ERR_CRYPTO;
+	int r;
 
 	if (sk == NULL || pk == NULL)
 		return RV_HPKE_ERR_INVALID_ARGUMENT;
-	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, sk,
-	    RV_HPKE_X25519_LEN);
-	if (key == NULL)
+	if ((key = x25519_private(sk)) == NULL)
 		return RV_HPKE_ERR_CRYPTO;
-	if (EVP_PKEY_get_raw_public_key(key, pk, &len) == 1 &&
-	    len == RV_HPKE_X25519_LEN)
-		r = 0;
+	r = x25519_raw_public(key, pk);
 	EVP_PKEY_free(key);	/* frees and zeroes the private key copy */
 	return r;
 }
@@ -301,27 +363,26 @@ rv_hpke_derive_keypair(const uint8_t *ikm, size_t ikm_len,
 }
 
 /*
- * DH(sk, pk) of RFC 9180 section 4.1. OpenSSL 3.0 fails the derivation
- * when the result is all zero, which RFC 9180 section 7.1.4 requires for
- * low-order points, so a failed derive with well-formed keys means
+ * DH(sk, pk) of RFC 9180 section 4.1, with priv holding sk. OpenSSL 3.0
+ * fails the derivation when the result is all zero, which RFC 9180
+ * section 7.1.4 requires for low-order points, so a failed derive with
+ * well-formed keys means
  * RV_HPKE_ERR_DH. The result is checked again here in case a provider
  * does not reject it.
  */
 static int
-x25519_dh(const uint8_t sk[RV_HPKE_X25519_LEN],
-    const uint8_t pk[RV_HPKE_X25519_LEN], uint8_t out[RV_HPKE_X25519_LEN])
+x25519_dh(EVP_PKEY *priv, const uint8_t pk[RV_HPKE_X25519_LEN],
+    uint8_t out[RV_HPKE_X25519_LEN])
 {
 	static const uint8_t zero[RV_HPKE_X25519_LEN];
-	EVP_PKEY *priv = NULL, *peer = NULL;
+	EVP_PKEY *peer = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
 	size_t len = RV_HPKE_X25519_LEN;
 	int r = RV_HPKE_ERR_CRYPTO;
 
-	priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, sk,
-	    RV_HPKE_X25519_LEN);
 	peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pk,
 	    RV_HPKE_X25519_LEN);
-	if (priv == NULL || peer == NULL ||
+	if (peer == NULL ||
 	    (pctx = EVP_PKEY_CTX_new(priv, NULL)) == NULL ||
 	    EVP_PKEY_derive_init(pctx) != 1 ||
 	    EVP_PKEY_derive_set_peer(pctx, peer) != 1)
@@ -341,7 +402,6 @@ x25519_dh(const uint8_t sk[RV_HPKE_X25519_LEN],
 	r = 0;
  out:
 	EVP_PKEY_CTX_free(pctx);
-	EVP_PKEY_free(priv);
 	EVP_PKEY_free(peer);
 	if (r != 0)
 		OPENSSL_cleanse(out, RV_HPKE_X25519_LEN);
@@ -384,14 +444,20 @@ encap_with_key(const uint8_t pk_r[RV_HPKE_X25519_LEN],
     uint8_t shared_secret[RV_HPKE_SECRET_LEN])
 {
 	uint8_t dh[RV_HPKE_X25519_LEN];
+	EVP_PKEY *priv;
 	int r;
 
-	if ((r = rv_hpke_public_key(sk_e, enc)) != 0)
+	if ((priv = x25519_private(sk_e)) == NULL) {
+		r = RV_HPKE_ERR_CRYPTO;
 		goto out;
-	if ((r = x25519_dh(sk_e, pk_r, dh)) != 0)
+	}
+	if ((r = x25519_raw_public(priv, enc)) != 0)
+		goto out;
+	if ((r = x25519_dh(priv, pk_r, dh)) != 0)
 		goto out;
 	r = extract_and_expand(dh, enc, pk_r, shared_secret);
  out:
+	EVP_PKEY_free(priv);
 	OPENSSL_cleanse(dh, sizeof(dh));
 	if (r != 0)
 		OPENSSL_cleanse(shared_secret, RV_HPKE_SECRET_LEN);
@@ -422,11 +488,15 @@ static int
 encap_random(const uint8_t pk_r[RV_HPKE_X25519_LEN],
     uint8_t enc[RV_HPKE_ENC_LEN], uint8_t shared_secret[RV_HPKE_SECRET_LEN])
 {
-	uint8_t sk_e[RV_HPKE_X25519_LEN], pk_e[RV_HPKE_X25519_LEN];
+	uint8_t sk_e[RV_HPKE_X25519_LEN];
 	int r;
 
-	if ((r = rv_hpke_generate_keypair(sk_e, pk_e)) != 0)
+	/* X25519 clamps the scalar itself (RFC 7748 section 5), and
+	 * encap_with_key() computes the public key enc. */
+	if (RAND_priv_bytes(sk_e, sizeof(sk_e)) != 1) {
+		r = RV_HPKE_ERR_CRYPTO;
 		goto out;
+	}
 	r = encap_with_key(pk_r, sk_e, enc, shared_secret);
  out:
 	OPENSSL_cleanse(sk_e, sizeof(sk_e));
@@ -439,16 +509,22 @@ rv_hpke_decap(const uint8_t enc[RV_HPKE_ENC_LEN],
     uint8_t shared_secret[RV_HPKE_SECRET_LEN])
 {
 	uint8_t dh[RV_HPKE_X25519_LEN], pk_r[RV_HPKE_X25519_LEN];
+	EVP_PKEY *priv;
 	int r;
 
 	if (enc == NULL || sk_r == NULL || shared_secret == NULL)
 		return RV_HPKE_ERR_INVALID_ARGUMENT;
-	if ((r = x25519_dh(sk_r, enc, dh)) != 0)
+	if ((priv = x25519_private(sk_r)) == NULL) {
+		r = RV_HPKE_ERR_CRYPTO;
 		goto out;
-	if ((r = rv_hpke_public_key(sk_r, pk_r)) != 0)
+	}
+	if ((r = x25519_dh(priv, enc, dh)) != 0)
+		goto out;
+	if ((r = x25519_raw_public(priv, pk_r)) != 0)
 		goto out;
 	r = extract_and_expand(dh, enc, pk_r, shared_secret);
  out:
+	EVP_PKEY_free(priv);
 	OPENSSL_cleanse(dh, sizeof(dh));
 	if (r != 0)
 		OPENSSL_cleanse(shared_secret, RV_HPKE_SECRET_LEN);
@@ -470,7 +546,7 @@ key_schedule(struct rv_hpke_ctx *ctx, uint16_t aead_id,
 	int r;
 
 	memset(ctx, 0, sizeof(*ctx));
-	if (aead_cipher(aead_id, &ctx->key_len) == NULL)
+	if ((ctx->key_len = aead_key_len(aead_id)) == 0)
 		return RV_HPKE_ERR_UNSUPPORTED_AEAD;
 	ctx->aead_id = aead_id;
 	hpke_suite_id(aead_id, suite_id);
@@ -605,13 +681,14 @@ aead_begin(EVP_CIPHER_CTX *cctx, const struct rv_hpke_ctx *ctx, int encrypt,
     size_t aad_len)
 {
 	const EVP_CIPHER *cipher;
-	size_t key_len;
 	int outl;
 
-	if ((cipher = aead_cipher(ctx->aead_id, &key_len)) == NULL)
+	if (aead_key_len(ctx->aead_id) == 0)
 		return RV_HPKE_ERR_UNSUPPORTED_AEAD;
-	if (key_len != ctx->key_len)
+	if (aead_key_len(ctx->aead_id) != ctx->key_len)
 		return RV_HPKE_ERR_INVALID_ARGUMENT;
+	if ((cipher = aead_cipher(ctx->aead_id)) == NULL)
+		return RV_HPKE_ERR_CRYPTO;
 	if (EVP_CipherInit_ex(cctx, cipher, NULL, NULL, NULL, encrypt) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_AEAD_SET_IVLEN,
 	    RV_HPKE_NONCE_LEN, NULL) != 1 ||

@@ -135,7 +135,7 @@ def test_dump_prints_defaults(lab):
     assert values["revenantexportaddress"] == "none"
     assert values["revenantrecoverykeys"] == "none"
     assert values["revenantcheckpointinterval"] == "1"
-    assert values["revenantcheckpointbytes"] == str(1024 * 1024)
+    assert values["revenantcheckpointbytes"] == str(4 * 1024 * 1024)
     assert values["revenantheartbeatinterval"] == "1"
     # "sshd -T" prints the default (delayed) compression as "yes".
     assert values["compression"] == "yes"

@@ -225,6 +225,79 @@ aead_bound_to_header(void **state)
 	free(msg);
 }
 
+/* Ed25519 is deterministic, so seed || public key must sign exactly as
+ * the seed alone does. */
+static void
+keypair_signature_matches_seed(void **state)
+{
+	uint8_t keypair[RV_CKPT_ED25519_KEYPAIR_LEN];
+	uint8_t sig_seed[RV_CKPT_SIG_BLOB_LEN], sig_pair[RV_CKPT_SIG_BLOB_LEN];
+	struct rv_ckpt_header h;
+	struct rv_ckpt_msg m;
+	size_t sig_len, len;
+	uint8_t *msg = NULL;
+
+	memcpy(keypair, K.host_seed, 32);
+	memcpy(keypair + 32, K.host_pk, 32);
+	assert_int_equal(rv_ckpt_ed25519_sign(K.host_seed, content,
+	    sizeof(content), sig_seed, sizeof(sig_seed), &sig_len), 0);
+	assert_int_equal(sig_len, RV_CKPT_SIG_BLOB_LEN);
+	assert_int_equal(rv_ckpt_ed25519_sign_keypair(keypair, content,
+	    sizeof(content), sig_pair, sizeof(sig_pair), &sig_len), 0);
+	assert_int_equal(sig_len, RV_CKPT_SIG_BLOB_LEN);
+	assert_memory_equal(sig_seed, sig_pair, RV_CKPT_SIG_BLOB_LEN);
+	assert_int_equal(rv_ckpt_ed25519_sign_keypair(keypair, content,
+	    sizeof(content), sig_pair, RV_CKPT_SIG_BLOB_LEN - 1, &sig_len),
+	    RV_CKPT_ERR_BUFFER_TOO_SMALL);
+
+	make_header(&h, 5, 1, 2);
+	assert_int_equal(rv_ckpt_msg_build(&h,
+	    (const uint8_t (*)[32])K.rk_pk, 2, content, sizeof(content),
+	    rv_ckpt_ed25519_sign_keypair, keypair, &msg, &len), 0);
+	assert_int_equal(rv_ckpt_msg_decode(msg, len, &m), 0);
+	assert_int_equal(rv_ckpt_msg_verify(&m, msg, K.host_pk), 0);
+	free(msg);
+
+	/* A public key of another seed makes a signature that fails. */
+	assert_int_equal(rv_ckpt_ed25519_public(K.other_seed, keypair + 32), 0);
+	assert_int_equal(rv_ckpt_msg_build(&h,
+	    (const uint8_t (*)[32])K.rk_pk, 2, content, sizeof(content),
+	    rv_ckpt_ed25519_sign_keypair, keypair, &msg, &len), 0);
+	assert_int_equal(rv_ckpt_msg_decode(msg, len, &m), 0);
+	assert_int_equal(rv_ckpt_msg_verify(&m, msg, K.host_pk),
+	    RV_CKPT_ERR_SIGNATURE);
+	free(msg);
+}
+
+/* Every message encapsulates afresh for every recipient (HPKE base mode
+ * gives one key per encapsulation), and each still opens. */
+static void
+messages_use_fresh_encapsulation(void **state)
+{
+	uint8_t enc[8][2][RV_HPKE_ENC_LEN], pt[CONTENT_LEN];
+	struct rv_ckpt_msg m;
+	size_t len, pt_len, i, j;
+	uint8_t *msg;
+
+	for (i = 0; i < 8; i++) {
+		msg = build(i + 1, K.host_seed, CONTENT_LEN, &len);
+		assert_int_equal(rv_ckpt_msg_decode(msg, len, &m), 0);
+		assert_int_equal(rv_ckpt_msg_verify(&m, msg, K.host_pk), 0);
+		for (j = 0; j < 2; j++) {
+			memcpy(enc[i][j], m.recipients[j].enc, RV_HPKE_ENC_LEN);
+			assert_int_equal(rv_ckpt_msg_open(&m, K.rk_sk[j], pt,
+			    sizeof(pt), &pt_len), 0);
+			assert_int_equal(pt_len, CONTENT_LEN);
+			assert_memory_equal(pt, content, CONTENT_LEN);
+		}
+		assert_memory_not_equal(enc[i][0], enc[i][1], RV_HPKE_ENC_LEN);
+		for (j = 0; j < i; j++)
+			assert_memory_not_equal(enc[i][0], enc[j][0],
+			    RV_HPKE_ENC_LEN);
+		free(msg);
+	}
+}
+
 static void
 open_without_recipient(void **state)
 {
@@ -619,6 +692,8 @@ main(void)
 		cmocka_unit_test(ciphertext_flips_rejected),
 		cmocka_unit_test(aead_bound_to_header),
 		cmocka_unit_test(open_without_recipient),
+		cmocka_unit_test(keypair_signature_matches_seed),
+		cmocka_unit_test(messages_use_fresh_encapsulation),
 		cmocka_unit_test(heartbeat_round_trip),
 		cmocka_unit_test(fragment_checks),
 		cmocka_unit_test(store_files_in_any_order),

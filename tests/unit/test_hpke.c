@@ -565,6 +565,37 @@ test_roundtrip_each_aead(void **state)
 	}
 }
 
+/* Each AEAD keeps its own cipher implementation across calls: a message
+ * sealed under one never opens under another. */
+static void
+test_aeads_interleaved(void **state)
+{
+	static const uint16_t aeads[] = { RV_HPKE_AEAD_AES128GCM,
+	    RV_HPKE_AEAD_AES256GCM, RV_HPKE_AEAD_CHACHA20POLY1305 };
+	static const uint8_t msg[] = "interleaved";
+	uint8_t sk[32], pk[32], enc[32], ct[64], pt[64];
+	size_t round, i, j, ct_len, pt_len;
+	int expected;
+
+	assert_int_equal(rv_hpke_generate_keypair(sk, pk), 0);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 3; i++) {
+			assert_int_equal(rv_hpke_seal(aeads[i], pk, NULL, 0,
+			    NULL, 0, msg, sizeof(msg), enc, ct, sizeof(ct),
+			    &ct_len), 0);
+			for (j = 0; j < 3; j++) {
+				expected = i == j ? 0 : RV_HPKE_ERR_OPEN;
+				assert_int_equal(rv_hpke_open(aeads[j], enc, sk,
+				    NULL, 0, NULL, 0, ct, ct_len, pt,
+				    sizeof(pt), &pt_len), expected);
+				if (expected == 0)
+					assert_memory_equal(pt, msg,
+					    sizeof(msg));
+			}
+		}
+	}
+}
+
 static void
 test_fresh_ephemeral_each_setup(void **state)
 {
@@ -1018,6 +1049,7 @@ main(void)
 		cmocka_unit_test(test_open_wrong_info_fails),
 		cmocka_unit_test(test_open_tampered_fails),
 		cmocka_unit_test(test_roundtrip_each_aead),
+		cmocka_unit_test(test_aeads_interleaved),
 		cmocka_unit_test(test_fresh_ephemeral_each_setup),
 		cmocka_unit_test(test_low_order_enc_rejected),
 		cmocka_unit_test(test_max_lengths_accepted),

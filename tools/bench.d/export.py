@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """tools/bench export: what checkpoint export costs the patched sshd.
 
-Two instances of the same patched sshd (build/ssh/sshd) run side by side in
+Two instances of the same patched sshd (build/ssh/sshd, or sshd in the
+directory that REVENANT_SSH_DIR names) run side by side in
 a server namespace, one with RevenantCheckpoints yes and one with no, and
 Debian's /usr/bin/ssh connects from a client namespace over a veth pair.
 Measured in one run, alternating between the two servers:
@@ -19,7 +20,6 @@ import pwd
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (REPO_ROOT, BenchError, append_section, log, median,  # noqa: E402
                      stop_process, table)
 
-SSH_DIR = REPO_ROOT / "build" / "ssh"
+# The patched OpenSSH programs: ssh-patch/build writes them to build/ssh;
+# REVENANT_SSH_DIR names another directory holding sshd and ssh-keygen.
+SSH_DIR = Path(os.environ.get("REVENANT_SSH_DIR", REPO_ROOT / "build" / "ssh")).resolve()
 SSHD = SSH_DIR / "sshd"
 SSH_KEYGEN = SSH_DIR / "ssh-keygen"
 DEBIAN_SSH = "/usr/bin/ssh"
@@ -43,6 +45,8 @@ PORTS = {"on": 2222, "off": 2223}
 USER = "rvexuser"
 SET_UP_TARGET = 1.05
 THROUGHPUT_TARGET = 0.97
+FULL_DEFAULTS = {"connections": 100, "megabytes": 200, "repeat": 3}
+QUICK_DEFAULTS = {"connections": 10, "megabytes": 16, "repeat": 1}
 
 # Drains the export datagrams so that the sender gets no ICMP errors.
 DRAIN = ("import socket,sys\n"
@@ -56,15 +60,20 @@ def parse_args(argv):
                                      description="Measure the cost of checkpoint export "
                                      "in the patched sshd (see BENCHMARKS.md).")
     parser.add_argument("--quick", action="store_true",
-                        help="10 connections and 16 MiB per direction; BENCHMARKS.md is "
-                        "not written")
-    parser.add_argument("--connections", type=int, default=100,
+                        help="10 connections and one transfer of 16 MiB per direction "
+                        "unless given below; BENCHMARKS.md is not written")
+    parser.add_argument("--connections", type=int,
                         help="set-up: connections per server (default 100)")
-    parser.add_argument("--megabytes", type=int, default=200,
+    parser.add_argument("--megabytes", type=int,
                         help="throughput: MiB per transfer (default 200)")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int,
                         help="throughput: transfers per server and direction (default 3)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    defaults = QUICK_DEFAULTS if args.quick else FULL_DEFAULTS
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def run(argv, **kw):
@@ -190,6 +199,11 @@ def recovery_keygen():
     return path
 
 
+def shown_path(path):
+    """Return path relative to the repository when it lies inside it."""
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+
+
 def pair_order(i):
     """Alternate which server goes first, so neither always meets a warmer cache."""
     return ("off", "on") if i % 2 == 0 else ("on", "off")
@@ -268,8 +282,9 @@ def format_results(args, setup, rates):
              "and direction. Each batch or transfer to one server is paired with the next "
              "one to the other, the first server alternating; the ratio column is the "
              "median of the pair ratios, the other columns are medians of all runs. "
-             "Both servers are the same build/ssh/sshd with default Revenant* settings (a checkpoint per 1 MiB or "
-             "1 s of traffic, a heartbeat per second); the client is Debian's ssh with "
+             f"Both servers are the same {shown_path(SSHD)} with default Revenant* settings "
+             "(a checkpoint per 4 MiB or 1 s of traffic, a heartbeat per second); the "
+             "client is Debian's ssh with "
              "its default cipher (chacha20-poly1305@openssh.com), over a veth pair.\n")
     return body
 
@@ -280,8 +295,6 @@ def main(argv):
         print("tools/bench export: must run as root (network namespaces, a user)",
               file=sys.stderr)
         return 1
-    if args.quick:
-        args.connections, args.megabytes, args.repeat = 10, 16, 1
     if not os.access(SSHD, os.X_OK):
         print(f"tools/bench export: {SSHD} missing: run ssh-patch/build", file=sys.stderr)
         return 1
