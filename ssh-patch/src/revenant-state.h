@@ -10,10 +10,12 @@
  * privileged monitor prefixes it with the authenticated user and the SSH
  * session identifier, which it never takes from the session process.
  *
- * Plain C99 plus libc, so that OpenSSH, revenantd's tools and the backup
- * compile the same file. Nothing here logs or keeps state. Functions return
- * 0 or a negative RV_STATE_ERR_* code. Decoders check every length against
- * the bytes left, cap every count and reject trailing bytes.
+ * Written on OpenSSH's sshbuf, so it builds inside an OpenSSH tree only
+ * (sshd, ckpt-open and the fuzz target; see docs/checkpoint-content.md);
+ * this header itself needs only C99. Nothing here logs or keeps state.
+ * Functions return 0 or a negative RV_STATE_ERR_* code. Decoders check
+ * every length against the bytes left, cap every count and reject
+ * trailing bytes.
  */
 
 #include <stddef.h>

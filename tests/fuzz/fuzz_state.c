@@ -5,9 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+
 #include "revenant-state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * sshbuf calls ssh_signal() of OpenSSH's misc.c before it raises SIGSEGV on
+ * a corrupted buffer. misc.c needs most of OpenSSH, so the target gives
+ * sshbuf this equivalent instead.
+ */
+typedef void (*sshsig_t)(int);
+sshsig_t ssh_signal(int sig, sshsig_t handler);
+
+sshsig_t
+ssh_signal(int sig, sshsig_t handler)
+{
+	return signal(sig, handler);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
