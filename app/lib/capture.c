@@ -242,30 +242,33 @@ classify(const struct rv_capture *cap, const struct rv_pkt *pkt,
 static uint64_t mac_word(const uint8_t *mac);
 
 /*
- * Keeps the segments of SYN probes (to or from detection.probe_address)
- * out of the flow table, and records a server's SYN-ACK or RST in response
- * to its current probe, matched exactly: our port, ACK = ISN + 1. Returns
- * true if pkt was a probe segment.
+ * Keeps the segments of SYN probes (to or from detection.probe_address or
+ * probe_address6) out of the flow table, and records a server's SYN-ACK or
+ * RST in response to its current probe, matched exactly: our port, ACK =
+ * ISN + 1. Returns true if pkt was a probe segment.
  */
 static bool
 capture_probe_segment(struct rv_capture *cap, const struct rv_pkt *pkt,
     uint64_t now_ns)
 {
-	const struct rv_addr *probe = &cap->config->detection.probe_address;
+	const struct rv_detection_config *dc = &cap->config->detection;
+	const struct rv_addr *probe = pkt->ip_version == 4 ?
+	    &dc->probe_address : &dc->probe_address6;
+	size_t alen = pkt->ip_version == 4 ? 4 : 16;
 	struct rv_server_seen *seen;
-	uint64_t expected;
+	uint64_t expected, answer;
 	int server;
 
-	if (probe->family != 4 || pkt->ip_version != 4 || cap->seen == NULL)
+	if (probe->family != pkt->ip_version || cap->seen == NULL)
 		return false;
-	if (memcmp(pkt->src, probe->bytes, 4) == 0) {
+	if (memcmp(pkt->src, probe->bytes, alen) == 0) {
 		cap->stats.tcp_other++;		/* our own, mirrored */
 		return true;
 	}
-	if (memcmp(pkt->dst, probe->bytes, 4) != 0)
+	if (memcmp(pkt->dst, probe->bytes, alen) != 0)
 		return false;
 	cap->stats.tcp_other++;
-	server = find_service(cap, 4, pkt->src, pkt->sport);
+	server = find_service(cap, pkt->ip_version, pkt->src, pkt->sport);
 	if (server < 0)
 		return true;
 	seen = &cap->seen[server];
@@ -275,10 +278,20 @@ capture_probe_segment(struct rv_capture *cap, const struct rv_pkt *pkt,
 	    pkt->dport != (uint16_t)(expected >> 32) ||
 	    pkt->ack != (uint32_t)expected + 1)
 		return true;
-	seen->syn_answer = (uint64_t)pkt->tcp_flags << 48 |
-	    (uint64_t)pkt->dport << 32 | pkt->ack;
-	seen->syn_answer_mac = mac_word(pkt->l3 - 4 * pkt->n_vlans - 8);
-	__atomic_store_n(&seen->syn_answer_ns, now_ns, __ATOMIC_RELEASE);
+	answer = (uint64_t)pkt->tcp_flags << 48 | (uint64_t)pkt->dport << 32 |
+	    pkt->ack;
+	if (pkt->ip_version == 4) {
+		seen->syn_answer = answer;
+		seen->syn_answer_mac = mac_word(pkt->l3 - 4 * pkt->n_vlans - 8);
+		__atomic_store_n(&seen->syn_answer_ns, now_ns,
+		    __ATOMIC_RELEASE);
+	} else {
+		seen->syn6_answer = answer;
+		seen->syn6_answer_mac = mac_word(pkt->l3 - 4 * pkt->n_vlans -
+		    8);
+		__atomic_store_n(&seen->syn6_answer_ns, now_ns,
+		    __ATOMIC_RELEASE);
+	}
 	return true;
 }
 
@@ -471,6 +484,126 @@ capture_arp(struct rv_capture *cap, const struct rv_pkt *pkt,
 	}
 }
 
+/* ICMPv6 neighbour discovery (RFC 4861 section 4.3, 4.4). */
+#define ND_NS		135
+#define ND_NA		136
+#define ND_MIN_LEN	24	/* type, code, checksum, 4 bytes, target */
+#define ND_OPT_SLLA	1
+#define ND_OPT_TLLA	2
+
+/*
+ * Finds the link-layer address option of type want among the options of
+ * the neighbour discovery message msg of len bytes, and writes its MAC to
+ * *mac. Returns 1 if found, 0 if absent, -1 if an option is malformed
+ * (length 0 or past the end), because RFC 4861 section 4.6 requires
+ * dropping such a message.
+ */
+static int
+nd_lladdr(const uint8_t *msg, uint32_t len, uint8_t want, uint64_t *mac)
+{
+	uint32_t off = ND_MIN_LEN, olen;
+	int found = 0;
+
+	while (off < len) {
+		if (len - off < 2)
+			return -1;
+		olen = (uint32_t)msg[off + 1] * 8;
+		if (olen == 0 || olen > len - off)
+			return -1;
+		/* An Ethernet address fills an option of length 1 (RFC 2464
+		 * section 6). */
+		if (msg[off] == want && olen == 8 && !found) {
+			*mac = mac_word(msg + off + 2);
+			found = 1;
+		}
+		off += olen;
+	}
+	return found;
+}
+
+/* Finds the server that sent an IPv6 packet from src at Ethernet sender:
+ * by its address, or by its MAC for a link-local source. Returns -1 if
+ * none. */
+static int
+nd_server(const struct rv_capture *cap, const uint8_t *src, uint64_t sender)
+{
+	int server = find_service(cap, 6 | SERVICE_ADDR_ONLY, src, 0);
+	size_t i;
+
+	if (server >= 0 || src[0] != 0xfe || (src[1] & 0xc0) != 0x80)
+		return server;
+	for (i = 0; i < cap->config->server_count; i++)
+		if (cap->seen[i].nd_mac == sender)
+			return (int)i;
+	return -1;
+}
+
+/* The main lcore sends the advertisement through the inject port. */
+static void
+record_probe_solicitation(struct rv_server_seen *seen,
+    const struct rv_pkt *pkt, uint64_t mac, uint64_t now_ns)
+{
+	memcpy(seen->probe_ns_src, pkt->src, 16);
+	seen->probe_ns_mac = mac;
+	__atomic_store_n(&seen->probe_ns_ns, now_ns, __ATOMIC_RELEASE);
+}
+
+/*
+ * Records neighbour discovery that concerns a server. Its advertisements
+ * reply to our solicitations, unicast to the IPv6 probe address, or to all
+ * nodes when we solicited from the unspecified address. Its solicitations
+ * are a sign of life, and for the probe address a request that the main
+ * lcore replies to. Our own solicitations coming back through the mirror
+ * prove that the mirror works. Only messages
+ * that could not have crossed a router count (hop limit 255, code 0; RFC
+ * 4861 sections 7.1.1 and 7.1.2).
+ */
+static void
+capture_nd(struct rv_capture *cap, const struct rv_pkt *pkt, uint64_t now_ns)
+{
+	const struct rv_addr *probe = &cap->config->detection.probe_address6;
+	static const uint8_t unspecified[16];
+	const uint8_t *msg = pkt->payload;
+	uint64_t sender = mac_word(pkt->l3 - 4 * pkt->n_vlans - 8);
+	uint64_t lladdr = sender;
+	int server, opt;
+
+	if (cap->seen == NULL || pkt->payload_len < ND_MIN_LEN ||
+	    (msg[0] != ND_NS && msg[0] != ND_NA) || msg[1] != 0 ||
+	    pkt->ttl != 255)
+		return;
+	if (sender == cap->inject_mac) {
+		server = find_service(cap, 6 | SERVICE_ADDR_ONLY, msg + 8, 0);
+		if (msg[0] == ND_NS && server >= 0)
+			cap->seen[server].own_probe_ns = now_ns;
+		return;
+	}
+	opt = nd_lladdr(msg, pkt->payload_len, msg[0] == ND_NS ? ND_OPT_SLLA :
+	    ND_OPT_TLLA, &lladdr);
+	if (opt < 0)
+		return;
+	if (msg[0] == ND_NA) {
+		server = find_service(cap, 6 | SERVICE_ADDR_ONLY, msg + 8, 0);
+		if (server < 0)
+			return;
+		cap->seen[server].nd_mac = sender;
+		cap->seen[server].nd_ns = now_ns;
+		return;
+	}
+	/* A solicitation from the unspecified address is duplicate address
+	 * detection, which we must not reply to (RFC 4862 section 5.4.3). */
+	if (memcmp(pkt->src, unspecified, 16) == 0)
+		return;
+	server = nd_server(cap, pkt->src, sender);
+	if (server < 0)
+		return;
+	cap->seen[server].nd_mac = sender;
+	cap->seen[server].nd_ns = now_ns;
+	if (probe->family == 6 && memcmp(msg + 8, probe->bytes, 16) == 0)
+		record_probe_solicitation(&cap->seen[server], pkt, lladdr,
+		    now_ns);
+}
+
 /* Counts and files one parsed frame; kind is what rv_pkt_parse() returned. */
 static void
 capture_parsed(struct rv_capture *cap, const struct rv_pkt *pkt, int kind,
@@ -496,6 +629,8 @@ capture_parsed(struct rv_capture *cap, const struct rv_pkt *pkt, int kind,
 		break;
 	default:
 		cap->stats.other++;
+		if (pkt->ip_version == 6 && pkt->ip_proto == 58)
+			capture_nd(cap, pkt, now_ns);
 		break;
 	}
 }

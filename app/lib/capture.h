@@ -49,7 +49,8 @@ struct rv_server_seen {
 	uint64_t arp_mac;		/* sender MAC of that ARP, in the low
 					 * 48 bits */
 	uint64_t frame_ns;		/* last TCP segment it sent */
-	uint64_t own_probe_ns;		/* our own last probe for it, mirrored */
+	uint64_t own_probe_ns;		/* our own last ARP request or neighbour
+					 * solicitation for it, mirrored */
 	/* SYN probes and the probe address (detection.probe_address). The
 	 * main lcore writes syn_probe before the SYN leaves; the capture
 	 * lcore writes the rest, the *_ns field last with release order. */
@@ -63,6 +64,22 @@ struct rv_server_seen {
 	uint64_t syn_answer;		/* its flags << 48 | destination port
 					 * << 32 | acknowledgement number */
 	uint64_t syn_answer_mac;	/* its Ethernet source, low 48 bits */
+	/* IPv6: neighbour discovery (RFC 4861) and SYN probes from
+	 * detection.probe_address6, written the same way. syn_probe is
+	 * shared: a round's SYNs of both families carry the same port and
+	 * ISN. */
+	uint64_t nd_ns;			/* last advertisement for one of its
+					 * IPv6 addresses, or solicitation
+					 * from one */
+	uint64_t nd_mac;		/* Ethernet source of that message */
+	uint64_t probe_ns_ns;		/* its last solicitation for the IPv6
+					 * probe address */
+	uint64_t probe_ns_src[2];	/* source IPv6 of that solicitation,
+					 * the 16 bytes as they came */
+	uint64_t probe_ns_mac;		/* its link-layer address */
+	uint64_t syn6_answer_ns;	/* SYN-ACK or RST to the IPv6 probe */
+	uint64_t syn6_answer;		/* as syn_answer */
+	uint64_t syn6_answer_mac;
 };
 
 struct rv_capture {

@@ -288,6 +288,8 @@ static const struct rv_yaml_field detection_fields[] = {
 	DETECTION_UINT(passive_window_ms, 100, 600000, 1000),
 	{ .key = "probe_address", .type = RV_YAML_ADDR,
 	  .offset = offsetof(struct rv_detection_config, probe_address) },
+	{ .key = "probe_address6", .type = RV_YAML_ADDR,
+	  .offset = offsetof(struct rv_detection_config, probe_address6) },
 	{ 0 },
 };
 
@@ -481,43 +483,72 @@ check_addresses(struct rv_yaml_doc *doc, const struct rv_config *cfg)
 	}
 }
 
+/* True for an IPv6 address that may be a host's own: not unspecified,
+ * loopback, multicast, link-local or IPv4-mapped (RFC 4291 section 2.4). */
+static bool
+ipv6_unicast(const struct rv_addr *p)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t zero[15];
+
+	if (p->bytes[0] == 0xff || (p->bytes[0] == 0xfe &&
+	    (p->bytes[1] & 0xc0) == 0x80))
+		return false;
+	if (memcmp(p->bytes, mapped, 12) == 0)
+		return false;
+	/* :: and ::1 */
+	return memcmp(p->bytes, zero, 15) != 0 || p->bytes[15] > 1;
+}
+
 /*
- * The probe address receives the servers' SYN-ACKs and ARP requests, so it
- * must be a unicast IPv4 address that no server uses.
+ * A probe address receives the servers' SYN-ACKs and their ARP requests
+ * or neighbour solicitations for it, so it must be a unicast address of
+ * its key's family that no server uses. A link-local IPv6 address cannot
+ * be the source of a SYN to a server's global address (RFC 4007 section
+ * 9), so it is refused too.
  */
 static void
-check_probe_address(struct rv_yaml_doc *doc, const struct rv_config *cfg)
+check_one_probe_address(struct rv_yaml_doc *doc, const struct rv_config *cfg,
+    const struct rv_addr *p, int family, const char *key)
 {
-	const struct rv_addr *p = &cfg->detection.probe_address;
 	char text[RV_ADDR_STRLEN];
 	size_t i, a;
+	bool unicast;
 
 	if (p->family == 0)
 		return;
 	rv_addr_format(p, text, sizeof(text));
-	if (p->family != 4) {
-		/* TODO: send neighbour advertisements in reply to
-		 * solicitations for an IPv6 probe address, then accept one
-		 * here. */
-		rv_yaml_error_at(doc, p, "detection.probe_address", "%s: only "
-		    "an IPv4 probe address is supported; give an unused IPv4 "
-		    "address of the served segment", text);
+	if (p->family != family) {
+		rv_yaml_error_at(doc, p, key, "%s is an IPv%d address; %s takes "
+		    "IPv%d, and detection.%s IPv%d", text, p->family, key,
+		    family, family == 4 ? "probe_address6" : "probe_address",
+		    p->family);
 		return;
 	}
-	if (p->bytes[0] == 0 || p->bytes[0] == 127 || p->bytes[0] >= 224) {
-		rv_yaml_error_at(doc, p, "detection.probe_address", "%s is not "
-		    "a unicast address; give an unused IPv4 address of the "
-		    "served segment", text);
+	unicast = family == 4 ? p->bytes[0] != 0 && p->bytes[0] != 127 &&
+	    p->bytes[0] < 224 : ipv6_unicast(p);
+	if (!unicast) {
+		rv_yaml_error_at(doc, p, key, "%s is not a unicast address%s; "
+		    "give an unused IPv%d address of the served segment", text,
+		    family == 6 ? " of global scope" : "", family);
 		return;
 	}
 	for (i = 0; i < cfg->server_count; i++)
 		for (a = 0; a < cfg->servers[i].address_count; a++)
 			if (rv_addr_equal(p, &cfg->servers[i].addresses[a]))
-				rv_yaml_error_at(doc, p,
-				    "detection.probe_address", "%s belongs to "
+				rv_yaml_error_at(doc, p, key, "%s belongs to "
 				    "server %s; the probe address must be one "
 				    "that no server uses", text,
 				    cfg->servers[i].name);
+}
+
+static void
+check_probe_address(struct rv_yaml_doc *doc, const struct rv_config *cfg)
+{
+	check_one_probe_address(doc, cfg, &cfg->detection.probe_address, 4,
+	    "detection.probe_address");
+	check_one_probe_address(doc, cfg, &cfg->detection.probe_address6, 6,
+	    "detection.probe_address6");
 }
 
 struct rv_config *

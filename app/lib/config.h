@@ -80,12 +80,16 @@ enum rv_resume {
 /* Failure detection settings. */
 struct rv_detection_config {
 	bool enabled;			/* take over on its own */
-	uint32_t probe_interval_ms;	/* ARP and SYN probe of each server */
+	uint32_t probe_interval_ms;	/* ARP, NS and SYN probes of a server */
 	uint32_t probe_misses;		/* unanswered probe rounds in a row */
 	uint32_t passive_window_ms;	/* clients waiting this long */
 	/* IPv4 address on the served segment that the appliance owns: the
 	 * source of SYN probes. Family 0: none, so only ARP probes. */
 	struct rv_addr probe_address;
+	/* Its IPv6 counterpart: the source of neighbour solicitations and
+	 * IPv6 SYN probes. Family 0: none, so servers get solicitations from
+	 * the unspecified address and no IPv6 SYN probes. */
+	struct rv_addr probe_address6;
 };
 
 /* Signing and sending of handoffs to the agents. */

@@ -201,6 +201,88 @@ rv_inject_unsolicited_na(uint8_t *buf, size_t len, const uint8_t eth_src[6],
 	return (int)(ETH_LEN + IPV6_LEN + icmp_len);
 }
 
+/* Writes the headers of an ICMPv6 neighbour discovery message of icmp_len
+ * bytes; the caller fills the message and then calls nd_finish(). */
+static uint8_t *
+nd_start(uint8_t *buf, const uint8_t eth_dst[6], const uint8_t eth_src[6],
+    const struct rv_addr *src, const struct rv_addr *dst, size_t icmp_len)
+{
+	uint8_t *icmp = buf + ETH_LEN + IPV6_LEN;
+
+	put_eth(buf, eth_dst, eth_src, 0x86dd);
+	/* A receiver drops neighbour discovery with any other hop limit, so
+	 * it cannot come from beyond the link (RFC 4861 section 7.1.1). */
+	put_ipv6(buf + ETH_LEN, src, dst, 58, icmp_len, 255);
+	memset(icmp, 0, icmp_len);
+	return icmp;
+}
+
+/* Sets the ICMPv6 checksum (RFC 4443 section 2.3) and returns the frame
+ * length. */
+static int
+nd_finish(uint8_t *icmp, const struct rv_addr *src, const struct rv_addr *dst,
+    size_t icmp_len)
+{
+	put16(icmp + 2, l4_csum(src, dst, 58, icmp, icmp_len));
+	return (int)(ETH_LEN + IPV6_LEN + icmp_len);
+}
+
+int
+rv_inject_ns(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *src, const struct rv_addr *target)
+{
+	struct rv_addr unspecified = { .family = 6 };
+	struct rv_addr group = { .family = 6, .bytes = { 0xff, 0x02,
+	    [11] = 1, [12] = 0xff } };
+	uint8_t group_mac[6] = { 0x33, 0x33, 0xff };
+	bool named = src->family == 6;
+	/* Header and target; the source link-layer option only when the
+	 * source is named (RFC 4861 section 4.3). */
+	size_t icmp_len = named ? 32 : 24;
+	uint8_t *icmp;
+
+	if (target->family != 6 || (src->family != 0 && !named) ||
+	    len < ETH_LEN + IPV6_LEN + icmp_len)
+		return -EINVAL;
+	/* ff02::1:ffXX:XXXX from the target's low 24 bits (RFC 4291 section
+	 * 2.7.1), and its MAC 33:33 followed by the group's low 32 bits
+	 * (RFC 2464 section 7). */
+	memcpy(group.bytes + 13, target->bytes + 13, 3);
+	memcpy(group_mac + 3, target->bytes + 13, 3);
+	if (!named)
+		src = &unspecified;
+	icmp = nd_start(buf, group_mac, mac, src, &group, icmp_len);
+	icmp[0] = 135;			/* neighbour solicitation */
+	memcpy(icmp + 8, target->bytes, 16);
+	if (named) {
+		icmp[24] = 1;		/* source link-layer address */
+		icmp[25] = 1;		/* length in units of 8 bytes */
+		memcpy(icmp + 26, mac, 6);
+	}
+	return nd_finish(icmp, src, &group, icmp_len);
+}
+
+int
+rv_inject_solicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip, const uint8_t target_mac[6],
+    const struct rv_addr *target_ip)
+{
+	size_t icmp_len = 32;		/* header, target, one option */
+	uint8_t *icmp;
+
+	if (ip->family != 6 || target_ip->family != 6 ||
+	    len < ETH_LEN + IPV6_LEN + icmp_len)
+		return -EINVAL;
+	icmp = nd_start(buf, target_mac, mac, ip, target_ip, icmp_len);
+	icmp[0] = 136;			/* neighbour advertisement */
+	icmp[4] = 0x60;			/* Solicited, Override */
+	memcpy(icmp + 8, ip->bytes, 16);
+	icmp[24] = 2;			/* target link-layer address */
+	icmp[25] = 1;
+	memcpy(icmp + 26, mac, 6);
+	return nd_finish(icmp, ip, target_ip, icmp_len);
+}
+
 int
 rv_inject_ack(uint8_t *buf, size_t len, const struct rv_inject_ack *a)
 {

@@ -7,8 +7,10 @@
  * gratuitous ARP and unsolicited IPv6 neighbour advertisements that move a
  * server's address to the backup's MAC, and the in-window ACK that ends a
  * waiting client's retransmission backoff. For failure detection: ARP
- * probes and requests, ARP replies for the appliance's probe address, and
- * the TCP SYN and RST of a SYN probe. Pure C: each builder writes one
+ * probes and requests, and ARP replies for the appliance's IPv4 probe
+ * address. Their IPv6 counterparts are neighbour solicitations and
+ * solicited advertisements for the IPv6 probe address. Last, the TCP SYN
+ * and RST of a SYN probe over either family. Pure C: each builder writes one
  * complete Ethernet frame, checksums included, into a caller buffer.
  */
 
@@ -66,6 +68,33 @@ int rv_inject_arp_reply(uint8_t *buf, size_t len, const uint8_t mac[6],
  */
 int rv_inject_unsolicited_na(uint8_t *buf, size_t len,
     const uint8_t eth_src[6], const uint8_t mac[6], const struct rv_addr *ip);
+
+/*
+ * Writes a neighbour solicitation (RFC 4861 section 4.3) asking for
+ * target's link-layer address: the IPv6 counterpart of an ARP request. It
+ * goes to target's solicited-node multicast address (RFC 4291 section
+ * 2.7.1) with hop limit 255 (RFC 4861 section 7.1.1), from Ethernet source
+ * mac. src is the sender's IPv6 address, and the source link-layer address
+ * option carries mac so the target learns src at mac (section 7.2.3). With
+ * src of family 0 the source is the unspecified address and the frame
+ * carries no option, as in duplicate address detection (section 7.2.2),
+ * and the target sends its advertisement to the all-nodes address. Returns the frame
+ * length, or -EINVAL if target is not IPv6, src is neither IPv6 nor family
+ * 0, or len is short.
+ */
+int rv_inject_ns(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *src, const struct rv_addr *target);
+
+/*
+ * Writes a solicited neighbour advertisement (RFC 4861 section 7.2.4) in
+ * reply to a solicitation for ip. It has the Solicited and Override flags
+ * set and ip at mac in the target link-layer address option. It goes from
+ * mac and ip to the soliciting node at target_mac and target_ip. Returns the frame length,
+ * or -EINVAL if either address is not IPv6 or len is short.
+ */
+int rv_inject_solicited_na(uint8_t *buf, size_t len, const uint8_t mac[6],
+    const struct rv_addr *ip, const uint8_t target_mac[6],
+    const struct rv_addr *target_ip);
 
 /* What the injected ACK says; numbers in host byte order. */
 struct rv_inject_ack {

@@ -68,16 +68,26 @@ transition(struct rv_daemon *d, size_t i, enum rv_server_state state,
 	h->transitions++;
 }
 
-/* Returns the server's first IPv4 address, or NULL if it has none. */
+/* Returns the server's first address of family, or NULL if it has none. */
 static const struct rv_addr *
-first_ipv4(const struct rv_server *srv)
+first_address(const struct rv_server *srv, int family)
 {
 	size_t a;
 
 	for (a = 0; a < srv->address_count; a++)
-		if (srv->addresses[a].family == 4)
+		if (srv->addresses[a].family == family)
 			return &srv->addresses[a];
 	return NULL;
+}
+
+/* Returns the probe address of family, or NULL if none is configured. */
+static const struct rv_addr *
+probe_address(const struct rv_config *cfg, int family)
+{
+	const struct rv_addr *p = family == 4 ?
+	    &cfg->detection.probe_address : &cfg->detection.probe_address6;
+
+	return p->family == family ? p : NULL;
 }
 
 static void
@@ -95,14 +105,19 @@ log_settings(const struct rv_config *cfg)
 	    "silent rounds, passive window %u ms, heartbeats overdue after "
 	    "%u ms", dc->probe_interval_ms, dc->probe_misses,
 	    dc->passive_window_ms, cfg->checkpoints.heartbeat_timeout_ms);
-	if (dc->probe_address.family == 0)
-		rv_warn("detection: no probe_address, so servers get ARP "
-		    "probes only and nothing checks their TCP stack; set "
-		    "detection.probe_address to add SYN probes");
-	else
+	if (dc->probe_address.family == 0 && dc->probe_address6.family == 0)
+		rv_warn("detection: no probe_address or probe_address6, so "
+		    "servers get ARP and neighbour discovery probes only and "
+		    "nothing checks their TCP stack; set them to add SYN "
+		    "probes");
+	if (dc->probe_address.family != 0)
 		rv_info("detection: SYN probes from %s to each server's first "
-		    "port", rv_addr_format(&dc->probe_address, probe,
-		    sizeof(probe)));
+		    "IPv4 address and first port", rv_addr_format(
+		    &dc->probe_address, probe, sizeof(probe)));
+	if (dc->probe_address6.family != 0)
+		rv_info("detection: neighbour solicitations and SYN probes from "
+		    "%s to each server's first IPv6 address and first port",
+		    rv_addr_format(&dc->probe_address6, probe, sizeof(probe)));
 }
 
 int
@@ -129,9 +144,12 @@ rv_detect_init(struct rv_daemon *d)
 			rv_warn("server %s: 'fence: none': a takeover will not "
 			    "wait for the server to be powered off or isolated",
 			    srv->name);
-		if (first_ipv4(srv) == NULL)
-			rv_warn("server %s: no IPv4 address to probe with ARP; "
-			    "its failure is not detected", srv->name);
+		if (first_address(srv, 6) != NULL &&
+		    cfg->detection.probe_address6.family == 0)
+			rv_info("server %s: its IPv6 addresses get neighbour "
+			    "solicitations from the unspecified address and no "
+			    "SYN probes; set detection.probe_address6 for both",
+			    srv->name);
 	}
 	log_settings(cfg);
 	return 0;
@@ -144,42 +162,54 @@ rv_detect_fini(struct rv_daemon *d)
 	d->health = NULL;
 }
 
-/* Sends an ARP request for each IPv4 address of server i. */
+/* Sends an ARP request for each IPv4 address of server i and a neighbour
+ * solicitation for each IPv6 one. */
 static void
-send_arp_probes(struct rv_daemon *d, size_t i)
+send_neighbour_probes(struct rv_daemon *d, size_t i)
 {
 	const struct rv_server *srv = &d->config->servers[i];
 	const struct rv_addr *probe = &d->config->detection.probe_address;
+	const struct rv_addr *probe6 = &d->config->detection.probe_address6;
+	const struct rv_addr *addr;
 	uint8_t frame[RV_INJECT_FRAME_MAX];
 	size_t a;
 	int len;
 
 	for (a = 0; a < srv->address_count; a++) {
-		if (srv->addresses[a].family != 4)
-			continue;
+		addr = &srv->addresses[a];
 		/* Naming the probe address lets the server's kernel learn it,
-		 * so its SYN-ACK need not wait for an ARP exchange. */
-		len = probe->family == 4 ? rv_inject_arp_request(frame,
-		    sizeof(frame), d->inject_port.mac, probe,
-		    &srv->addresses[a]) : rv_inject_arp_probe(frame,
-		    sizeof(frame), d->inject_port.mac, &srv->addresses[a]);
+		 * so its SYN-ACK need not wait for an ARP or neighbour
+		 * discovery exchange. Without one the solicitation comes from
+		 * the unspecified address, and the server sends its
+		 * advertisement to all nodes (RFC 4861 section 7.2.4), which
+		 * the mirror shows too. */
+		if (addr->family == 4)
+			len = probe->family == 4 ? rv_inject_arp_request(frame,
+			    sizeof(frame), d->inject_port.mac, probe, addr) :
+			    rv_inject_arp_probe(frame, sizeof(frame),
+			    d->inject_port.mac, addr);
+		else
+			len = rv_inject_ns(frame, sizeof(frame),
+			    d->inject_port.mac, probe6, addr);
 		(void)rv_port_inject(d, frame, len);
 	}
 }
 
-/* Fills the addresses of server i's SYN probe, or returns false. */
+/* Fills the addresses of server i's SYN probe over family, or returns
+ * false if there is no probe address or server address of that family. */
 static bool
-probe_endpoints(const struct rv_daemon *d, size_t i,
+probe_endpoints(const struct rv_daemon *d, size_t i, int family,
     struct rv_inject_tcp *t)
 {
 	const struct rv_server *srv = &d->config->servers[i];
-	const struct rv_addr *dst = first_ipv4(srv);
+	const struct rv_addr *src = probe_address(d->config, family);
+	const struct rv_addr *dst = first_address(srv, family);
 
-	if (d->config->detection.probe_address.family != 4 || dst == NULL)
+	if (src == NULL || dst == NULL)
 		return false;
 	memset(t, 0, sizeof(*t));
 	memcpy(t->src_mac, d->inject_port.mac, 6);
-	t->src.addr = d->config->detection.probe_address;
+	t->src.addr = *src;
 	t->dst.addr = *dst;
 	t->dst.port = srv->ports[0];
 	return true;
@@ -194,44 +224,54 @@ mac_bytes(uint64_t word, uint8_t mac[6])
 		mac[k] = (uint8_t)word;
 }
 
-/*
- * Sends a SYN from the probe address to server i's first port, with a
- * fresh random source port and ISN that the capture matches replies
- * against. Needs the server's MAC, learnt from its ARP replies.
- */
-static void
-send_syn_probe(struct rv_daemon *d, size_t i)
+/* Sends server i the round's SYN over family, to the MAC learnt from its
+ * ARP replies or neighbour advertisements. Returns true if it left. */
+static bool
+send_syn(struct rv_daemon *d, size_t i, int family)
 {
 	const struct rv_server_seen *seen = &d->capture.seen[i];
 	struct rv_server_health *h = &d->health[i];
+	uint64_t mac = family == 4 ? seen->arp_mac : seen->nd_mac;
 	uint8_t frame[RV_INJECT_FRAME_MAX];
 	struct rv_inject_tcp t;
-	uint64_t r;
 	int len;
 
-	h->syn_in_round = false;
-	if (seen->arp_mac == 0 || !probe_endpoints(d, i, &t))
-		return;
-	r = rte_rand();
-	h->syn_port = PROBE_PORT_FIRST + (uint32_t)(r >> 32) % PROBE_PORT_COUNT;
-	h->syn_isn = (uint32_t)r;
-	mac_bytes(seen->arp_mac, t.dst_mac);
+	if (mac == 0 || !probe_endpoints(d, i, family, &t))
+		return false;
+	mac_bytes(mac, t.dst_mac);
 	t.src.port = (uint16_t)h->syn_port;
 	t.seq = h->syn_isn;
+	len = rv_inject_syn(frame, sizeof(frame), &t);
+	return rv_port_inject(d, frame, len) == 0;
+}
+
+/*
+ * Sends a SYN from each configured probe address to server i's first
+ * address of that family and first port, with a fresh random source port
+ * and ISN, the same for both families, that the capture matches replies
+ * against.
+ */
+static void
+send_syn_probes(struct rv_daemon *d, size_t i)
+{
+	struct rv_server_health *h = &d->health[i];
+	uint64_t r = rte_rand();
+
+	h->syn_port = PROBE_PORT_FIRST + (uint32_t)(r >> 32) % PROBE_PORT_COUNT;
+	h->syn_isn = (uint32_t)r;
 	__atomic_store_n(&d->capture.seen[i].syn_probe,
 	    (uint64_t)h->syn_port << 32 | h->syn_isn, __ATOMIC_RELEASE);
-	len = rv_inject_syn(frame, sizeof(frame), &t);
-	if (rv_port_inject(d, frame, len) == 0) {
-		h->syn_sent++;
-		h->syn_in_round = true;
-	}
+	h->syn_in_round = send_syn(d, i, 4);
+	h->syn6_in_round = send_syn(d, i, 6);
+	h->syn_sent += h->syn_in_round;
+	h->syn6_sent += h->syn6_in_round;
 }
 
 static void
 send_probes(struct rv_daemon *d, size_t i, uint64_t now_ns)
 {
-	send_arp_probes(d, i);
-	send_syn_probe(d, i);
+	send_neighbour_probes(d, i);
+	send_syn_probes(d, i);
 	d->health[i].probe_ns = now_ns;
 }
 
@@ -259,35 +299,71 @@ answer_arp_request(struct rv_daemon *d, size_t i)
 		h->arp_replies++;
 }
 
+/* Sends server i a neighbour advertisement for the IPv6 probe address it
+ * solicited, so that it can send its SYN-ACK. */
+static void
+answer_solicitation(struct rv_daemon *d, size_t i)
+{
+	const struct rv_server_seen *seen = &d->capture.seen[i];
+	struct rv_server_health *h = &d->health[i];
+	uint8_t frame[RV_INJECT_FRAME_MAX], requester[6];
+	struct rv_addr target = { .family = 6 };
+	uint64_t at = __atomic_load_n(&seen->probe_ns_ns, __ATOMIC_ACQUIRE);
+	int len;
+
+	if (at == 0 || at == h->ns_request_handled_ns)
+		return;
+	h->ns_request_handled_ns = at;
+	memcpy(target.bytes, seen->probe_ns_src, 16);
+	mac_bytes(seen->probe_ns_mac, requester);
+	len = rv_inject_solicited_na(frame, sizeof(frame), d->inject_port.mac,
+	    &d->config->detection.probe_address6, requester, &target);
+	if (rv_port_inject(d, frame, len) == 0)
+		h->na_replies++;
+}
+
 /*
- * Resets the connection that a SYN-ACK to our probe opened, so no
- * half-open connection stays on the server. The RST takes its port and
+ * Resets the connection that a SYN-ACK to our probe over family opened, so
+ * no half-open connection stays on the server. The RST takes its port and
  * sequence number from the SYN-ACK itself (our ISN + 1), not from the
  * current probe, which may have moved on meanwhile.
  */
 static void
-reset_answered_probe(struct rv_daemon *d, size_t i)
+reset_answered_probe(struct rv_daemon *d, size_t i, int family)
 {
 	const struct rv_server_seen *seen = &d->capture.seen[i];
 	struct rv_server_health *h = &d->health[i];
+	const uint64_t *answer_ns = family == 4 ? &seen->syn_answer_ns :
+	    &seen->syn6_answer_ns;
+	uint64_t *handled = family == 4 ? &h->syn_answer_handled_ns :
+	    &h->syn6_answer_handled_ns;
 	uint8_t frame[RV_INJECT_FRAME_MAX];
 	struct rv_inject_tcp t;
-	uint64_t at = __atomic_load_n(&seen->syn_answer_ns, __ATOMIC_ACQUIRE);
-	uint64_t answer = seen->syn_answer;
+	uint64_t at = __atomic_load_n(answer_ns, __ATOMIC_ACQUIRE);
+	uint64_t answer = family == 4 ? seen->syn_answer : seen->syn6_answer;
 	int len;
 
-	if (at == 0 || at == h->syn_answer_handled_ns)
+	if (at == 0 || at == *handled)
 		return;
-	h->syn_answer_handled_ns = at;
-	h->syn_answered++;
-	if (!((answer >> 48) & RV_TCP_SYN) || !probe_endpoints(d, i, &t))
+	*handled = at;
+	if (family == 4)
+		h->syn_answered++;
+	else
+		h->syn6_answered++;
+	if (!((answer >> 48) & RV_TCP_SYN) ||
+	    !probe_endpoints(d, i, family, &t))
 		return;
-	mac_bytes(seen->syn_answer_mac, t.dst_mac);
+	mac_bytes(family == 4 ? seen->syn_answer_mac : seen->syn6_answer_mac,
+	    t.dst_mac);
 	t.src.port = (uint16_t)(answer >> 32);
 	t.seq = (uint32_t)answer;
 	len = rv_inject_rst(frame, sizeof(frame), &t);
-	if (rv_port_inject(d, frame, len) == 0)
-		h->syn_resets++;
+	if (rv_port_inject(d, frame, len) == 0) {
+		if (family == 4)
+			h->syn_resets++;
+		else
+			h->syn6_resets++;
+	}
 }
 
 /* Follows a running takeover's state. */
@@ -319,23 +395,30 @@ follow_migration(struct rv_daemon *d, size_t i, uint64_t now_ns)
 }
 
 /* After a takeover the backup keeps the address until an operator acts:
- * a primary that comes back and replies for the address is reported, and
- * the backup is announced again. */
+ * a primary that comes back and replies for the address, with ARP or
+ * neighbour discovery, is reported, and the backup is announced again. */
 static void
 watch_conflict(struct rv_daemon *d, size_t i, uint64_t now_ns)
 {
 	struct rv_server_health *h = &d->health[i];
 	const struct rv_server_seen *seen = &d->capture.seen[i];
 	const uint8_t *mac = d->config->backups[h->migration->backup].mac.bytes;
-	uint64_t backup = 0;
+	uint64_t backup = 0, old_mac;
 	int k;
 
 	for (k = 0; k < 6; k++)
 		backup = backup << 8 | mac[k];
-	if (seen->arp_ns < h->since_ns || seen->arp_ns <= h->conflict_arp_ns ||
-	    seen->arp_mac == backup)
+	if (seen->arp_ns >= h->since_ns && seen->arp_ns > h->conflict_arp_ns &&
+	    seen->arp_mac != backup) {
+		h->conflict_arp_ns = seen->arp_ns;
+		old_mac = seen->arp_mac;
+	} else if (seen->nd_ns >= h->since_ns &&
+	    seen->nd_ns > h->conflict_nd_ns && seen->nd_mac != backup) {
+		h->conflict_nd_ns = seen->nd_ns;
+		old_mac = seen->nd_mac;
+	} else {
 		return;
-	h->conflict_arp_ns = seen->arp_ns;
+	}
 	h->conflicts++;
 	(void)rv_migrate_announce(d, h->migration->server,
 	    h->migration->backup);
@@ -346,7 +429,7 @@ watch_conflict(struct rv_daemon *d, size_t i, uint64_t now_ns)
 	    "(%012" PRIx64 ") answers for an address the backup took over; "
 	    "the backup keeps it and was announced again (%" PRIu64
 	    " conflicts so far); isolate the old primary",
-	    d->config->servers[i].name, seen->arp_mac, h->conflicts);
+	    d->config->servers[i].name, old_mac, h->conflicts);
 }
 
 /* Starts the takeover of a failed server if it may be taken over. */
@@ -419,8 +502,8 @@ void
 rv_detect_decide(const struct rv_detect_evidence *e,
     struct rv_detect_verdict *v)
 {
-	bool alive = e->arp_answered || e->syn_answered || e->frame_seen ||
-	    e->heartbeat_seen;
+	bool alive = e->arp_answered || e->nd_answered || e->syn_answered ||
+	    e->syn6_answered || e->frame_seen || e->heartbeat_seen;
 
 	v->state = e->state;
 	v->misses = 0;
@@ -434,11 +517,14 @@ rv_detect_decide(const struct rv_detect_evidence *e,
 			v->state = RV_SERVER_SUSPECT;
 			v->reason = "answered, but clients wait while it sends "
 			    "nothing";
-		} else if (e->syn_sent && !e->syn_answered) {
+		} else if ((e->syn_sent && !e->syn_answered) ||
+		    (e->syn6_sent && !e->syn6_answered)) {
 			/* The kernel lives, but its TCP stack did not respond
 			 * in time, or dropped the SYN from a full queue. */
 			v->state = RV_SERVER_SUSPECT;
-			v->reason = "answered, but not its SYN probe";
+			v->reason = e->syn_sent && !e->syn_answered ?
+			    "answered, but not its SYN probe" :
+			    "answered, but not its IPv6 SYN probe";
 		}
 		return;
 	}
@@ -489,8 +575,12 @@ gather_evidence(struct rv_daemon *d, size_t i, uint64_t since_ns,
 	e->misses = h->misses;
 	e->probe_misses = cfg->detection.probe_misses;
 	e->arp_answered = seen->arp_ns >= since_ns;
+	e->nd_answered = seen->nd_ns >= since_ns;
 	e->syn_sent = h->syn_in_round;
 	e->syn_answered = __atomic_load_n(&seen->syn_answer_ns,
+	    __ATOMIC_ACQUIRE) >= since_ns;
+	e->syn6_sent = h->syn6_in_round;
+	e->syn6_answered = __atomic_load_n(&seen->syn6_answer_ns,
 	    __ATOMIC_ACQUIRE) >= since_ns;
 	e->frame_seen = seen->frame_ns >= since_ns;
 	e->heartbeat_seen = hb_seen && *hb_ns >= since_ns;
@@ -515,18 +605,24 @@ static void
 apply_verdict(struct rv_daemon *d, size_t i, const struct rv_detect_verdict *v,
     uint64_t hb_ns, uint64_t now_ns)
 {
+	const struct rv_server *srv = &d->config->servers[i];
 	const struct rv_server_seen *seen = &d->capture.seen[i];
 	struct rv_server_health *h = &d->health[i];
-	char arp[24], syn[24], frame[24], hb[24];
+	char arp[24], nd[24], syn[24], syn6[24], frame[24], hb[24];
+	bool v4 = first_address(srv, 4) != NULL;
+	bool v6 = first_address(srv, 6) != NULL;
 
 	h->misses = v->misses;
 	transition(d, i, v->state, now_ns, "%s (%u of %u rounds unanswered); "
-	    "ARP answer %s, SYN answer %s, segment %s, heartbeat %s, %u "
-	    "clients waiting over %u ms", v->reason, v->misses,
-	    d->config->detection.probe_misses,
-	    age(seen->arp_ns, now_ns, arp, sizeof(arp)),
-	    d->config->detection.probe_address.family == 0 ? "not probed" :
+	    "ARP answer %s, NA answer %s, SYN answer %s, IPv6 SYN answer %s, "
+	    "segment %s, heartbeat %s, %u clients waiting over %u ms",
+	    v->reason, v->misses, d->config->detection.probe_misses,
+	    !v4 ? "not probed" : age(seen->arp_ns, now_ns, arp, sizeof(arp)),
+	    !v6 ? "not probed" : age(seen->nd_ns, now_ns, nd, sizeof(nd)),
+	    !v4 || probe_address(d->config, 4) == NULL ? "not probed" :
 	    age(seen->syn_answer_ns, now_ns, syn, sizeof(syn)),
+	    !v6 || probe_address(d->config, 6) == NULL ? "not probed" :
+	    age(seen->syn6_answer_ns, now_ns, syn6, sizeof(syn6)),
 	    age(seen->frame_ns, now_ns, frame, sizeof(frame)),
 	    age(hb_ns, now_ns, hb, sizeof(hb)), h->last.clients_waiting,
 	    d->config->detection.passive_window_ms);
@@ -543,7 +639,8 @@ judge(struct rv_daemon *d, size_t i, uint64_t now_ns)
 		return;
 	gather_evidence(d, i, h->probe_ns, now_ns, &h->last, &hb_ns);
 	rv_detect_decide(&h->last, &v);
-	if (h->last.arp_answered || h->last.syn_answered ||
+	if (h->last.arp_answered || h->last.nd_answered ||
+	    h->last.syn_answered || h->last.syn6_answered ||
 	    h->last.frame_seen || h->last.heartbeat_seen)
 		h->alive_ns = now_ns;
 	apply_verdict(d, i, &v, hb_ns, now_ns);
@@ -564,7 +661,9 @@ rv_detect_poll(struct rv_daemon *d, uint64_t now_ns)
 		if (d->health[i].migration != NULL)
 			continue;
 		answer_arp_request(d, i);
-		reset_answered_probe(d, i);
+		answer_solicitation(d, i);
+		reset_answered_probe(d, i, 4);
+		reset_answered_probe(d, i, 6);
 	}
 	if (now_ns - d->last_probe_ns < interval)
 		return;

@@ -14,14 +14,17 @@
  *   failed -> fenced -> migrating -> migrated
  *                          the takeover, as `revenantctl migrate` runs it
  *
- * Each round of probe_interval_ms sends every server an ARP request for
- * each IPv4 address and, when detection.probe_address is set, a TCP SYN to
- * its first service port from that address through the inject port. Signs
- * of life: an ARP reply (the kernel replies whatever its services do), a
- * SYN-ACK or RST in response to the SYN (the TCP stack lives), a heartbeat
- * of its patched sshd, or any segment of a monitored connection. When the
- * mirror goes silent or drops frames, nobody is accused: the appliance's
- * own trouble is no evidence against a server. Main lcore only.
+ * Each round of probe_interval_ms sends every server, through the inject
+ * port, an ARP request for each IPv4 address and a neighbour solicitation
+ * (RFC 4861) for each IPv6 address. For each family whose probe address is
+ * set (detection.probe_address, probe_address6), the round also sends a
+ * TCP SYN from it to the server's first address of that family and first
+ * service port. Signs of life, in either family: an ARP reply or neighbour
+ * advertisement (the kernel replies whatever its services do), a SYN-ACK
+ * or RST in response to a SYN (the TCP stack lives), a heartbeat of its
+ * patched sshd, or any segment of a monitored connection. When the mirror
+ * goes silent or drops frames, nobody is accused: the appliance's own
+ * trouble is no evidence against a server. Main lcore only.
  */
 
 #include <stdbool.h>
@@ -44,8 +47,12 @@ struct rv_detect_evidence {
 	uint32_t misses;		/* rounds unanswered before this one */
 	uint32_t probe_misses;		/* rounds that make it failed */
 	bool arp_answered;		/* since the previous round left */
-	bool syn_sent;			/* that round had a SYN probe */
+	bool nd_answered;		/* a neighbour advertisement, or a
+					 * solicitation from it */
+	bool syn_sent;			/* that round had an IPv4 SYN probe */
 	bool syn_answered;
+	bool syn6_sent;			/* ... and an IPv6 one */
+	bool syn6_answered;
 	bool frame_seen;		/* a segment of a monitored connection */
 	bool heartbeat_seen;
 	bool heartbeat_overdue;		/* seen once, none for the timeout */
@@ -68,28 +75,36 @@ struct rv_server_health {
 	uint64_t probe_ns;		/* when the latest round left */
 	uint64_t alive_ns;		/* latest sign of life */
 	struct rv_detect_evidence last;	/* input of the latest decision */
-	bool syn_in_round;		/* the latest round sent a SYN */
-	uint32_t syn_port;		/* source port of the current SYN */
+	bool syn_in_round;		/* the latest round sent an IPv4 SYN */
+	bool syn6_in_round;		/* ... an IPv6 SYN */
+	uint32_t syn_port;		/* source port of the current SYNs */
 	uint32_t syn_isn;
-	uint64_t syn_sent;		/* SYN probes sent */
+	uint64_t syn_sent;		/* IPv4 SYN probes sent */
 	uint64_t syn_answered;		/* SYN-ACK or RST seen for them */
 	uint64_t syn_resets;		/* RSTs sent after a SYN-ACK */
 	uint64_t syn_answer_handled_ns;
+	uint64_t syn6_sent;		/* the same for IPv6 SYN probes */
+	uint64_t syn6_answered;
+	uint64_t syn6_resets;
+	uint64_t syn6_answer_handled_ns;
 	uint64_t arp_replies;		/* for the probe address */
 	uint64_t arp_request_handled_ns;
+	uint64_t na_replies;		/* for the IPv6 probe address */
+	uint64_t ns_request_handled_ns;
 	uint64_t transitions;
 	uint64_t conflicts;		/* the old primary answered after takeover */
 	uint64_t conflict_arp_ns;	/* its latest ARP counted as a conflict */
+	uint64_t conflict_nd_ns;	/* ... and neighbour discovery */
 	uint64_t conflict_logged_ns;
-	char evidence[256];		/* why it is in its state */
+	char evidence[384];		/* why it is in its state */
 	struct rv_migration *migration;	/* the takeover, once started */
 };
 
 /*
  * Decides a server's state from one round's evidence, as a pure function.
- * Any sign of life makes it healthy, or suspect while heartbeats are
- * overdue, clients wait or the round's SYN probe got no response. Without
- * one, a working mirror makes it suspect,
+ * Any sign of life, in either address family, makes it healthy, or suspect
+ * while heartbeats are overdue, clients wait or one of the round's SYN
+ * probes got no response. Without one, a working mirror makes it suspect,
  * and failed after probe_misses rounds in a row. With the mirror silent or
  * lossy the state stays and the count of misses starts again. Any thread.
  */
@@ -101,8 +116,8 @@ void rv_detect_decide(const struct rv_detect_evidence *e,
 int rv_detect_init(struct rv_daemon *d);
 void rv_detect_fini(struct rv_daemon *d);
 
-/* Sends ARP replies for the probe address and a RST after each SYN-ACK to
- * a probe. Each probe_interval_ms it also judges every server and sends the
+/* Sends ARP replies and neighbour advertisements for the probe addresses
+ * and a RST after each SYN-ACK to a probe. Each probe_interval_ms it also judges every server and sends the
  * next round. Call every few milliseconds. Main lcore. */
 void rv_detect_poll(struct rv_daemon *d, uint64_t now_ns);
 

@@ -367,7 +367,9 @@ health_evidence_json(struct rv_daemon *d, size_t i, uint64_t now_ns,
 
 	age_json(w, "alive_age_ns", h->alive_ns, now_ns);
 	age_json(w, "arp_answer_age_ns", seen->arp_ns, now_ns);
+	age_json(w, "nd_answer_age_ns", seen->nd_ns, now_ns);
 	age_json(w, "syn_answer_age_ns", seen->syn_answer_ns, now_ns);
+	age_json(w, "syn6_answer_age_ns", seen->syn6_answer_ns, now_ns);
 	age_json(w, "segment_age_ns", seen->frame_ns, now_ns);
 	rv_json_kv_uint(w, "clients_waiting", e->clients_waiting);
 	rv_json_kv_bool(w, "heartbeat_overdue", e->heartbeat_overdue);
@@ -378,6 +380,13 @@ health_evidence_json(struct rv_daemon *d, size_t i, uint64_t now_ns,
 	rv_json_kv_uint(w, "answered", h->syn_answered);
 	rv_json_kv_uint(w, "resets", h->syn_resets);
 	rv_json_kv_uint(w, "arp_replies", h->arp_replies);
+	rv_json_object_end(w);
+	rv_json_key(w, "syn6_probes");
+	rv_json_object_begin(w);
+	rv_json_kv_uint(w, "sent", h->syn6_sent);
+	rv_json_kv_uint(w, "answered", h->syn6_answered);
+	rv_json_kv_uint(w, "resets", h->syn6_resets);
+	rv_json_kv_uint(w, "na_replies", h->na_replies);
 	rv_json_object_end(w);
 }
 

@@ -45,6 +45,13 @@ def probe_address():
     return found.group(1)
 
 
+def probe_address6():
+    """Return detection.probe_address6 of the lab profile (IPv6 SYN probes leave from it)."""
+    found = re.search(r'(?m)^  probe_address6: "?([0-9a-f:]+)"?$', LAB_PROFILE.read_text())
+    assert found, f"{LAB_PROFILE} has no detection.probe_address6"
+    return found.group(1)
+
+
 class ApplianceError(RuntimeError):
     """revenantd failed to start, stop or reply."""
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import pexpect
 import pytest
 
-from appliance import probe_address
+from appliance import probe_address, probe_address6
 from sshd_lab import Sshd
 
 SSH_PORT = 22
@@ -138,8 +138,11 @@ def read_connections(path, with_payload):
     """Read the SSH connections of a pcap or pcapng with tshark, keyed by client endpoint."""
     fields = SEGMENT_FIELDS + (["tcp.payload"] if with_payload else [])
     # revenantd's own SYN probes to the SSH port are not connections it logs.
+    # tshark 4.0 reads "ip.addr != A" as true only where an ip.addr field
+    # exists, so that form would drop every IPv6 frame too.
     rows = run_tshark(path, fields, f"tcp.port == {SSH_PORT} && !icmp && !icmpv6 "
-                      f"&& ip.addr != {probe_address()}")
+                      f"&& !(ip.addr == {probe_address()}) "
+                      f"&& !(ipv6.addr == {probe_address6()})")
     conns = {}
     for row in rows:
         src = (row[0] or row[1], int(row[2]))

@@ -226,6 +226,10 @@ test_drivers_conf_profiles(void **state)
 		assert_int_equal(cfg->detection.probe_address.family, 4);
 		assert_memory_equal(cfg->detection.probe_address.bytes,
 		    "\xc6\x33\x64\xfb", 4);
+		/* ... and IPv6 ones from the lab's 2001:db8::/32. */
+		assert_int_equal(cfg->detection.probe_address6.family, 6);
+		assert_memory_equal(cfg->detection.probe_address6.bytes,
+		    "\x20\x01\x0d\xb8", 4);
 		rv_config_free(cfg);
 	}
 }
@@ -403,9 +407,9 @@ test_probe_address_errors(void **state)
 	    "t.yaml:13:18: detection.probe_address: invalid IP address "
 	    "'198.51.100'; expected an IPv4 or IPv6 literal");
 	expect_error(MINIMAL "detection:\n  probe_address: \"2001:db8:1::fa\"\n",
-	    "t.yaml:13:18: detection.probe_address: 2001:db8:1::fa: only an "
-	    "IPv4 probe address is supported; give an unused IPv4 address of "
-	    "the served segment");
+	    "t.yaml:13:18: detection.probe_address: 2001:db8:1::fa is an IPv6 "
+	    "address; detection.probe_address takes IPv4, and "
+	    "detection.probe_address6 IPv6");
 	expect_error(MINIMAL "detection:\n  probe_address: 224.0.0.1\n",
 	    "t.yaml:13:18: detection.probe_address: 224.0.0.1 is not a "
 	    "unicast address; give an unused IPv4 address of the served "
@@ -417,6 +421,85 @@ test_probe_address_errors(void **state)
 	expect_error(MINIMAL "detection:\n  probe_address: 198.51.100.2\n",
 	    "t.yaml:13:18: detection.probe_address: 198.51.100.2 belongs to "
 	    "server primary; the probe address must be one that no server "
+	    "uses");
+}
+
+/* A server with an IPv6 address only, and a dual-stack one. */
+#define MINIMAL_V6 \
+	"ports:\n" \
+	"  capture: net_af_packet0,iface=m\n" \
+	"  inject: net_af_packet1,iface=i\n" \
+	"backups:\n" \
+	"  - name: backup\n" \
+	"    agent: 203.0.113.3:7700\n" \
+	"servers:\n" \
+	"  - name: primary\n" \
+	"    addresses: [\"2001:db8:1::2\"]\n" \
+	"    ports: [22]\n" \
+	"    backup: backup\n" \
+	"  - name: second\n" \
+	"    addresses: [198.51.100.3, \"2001:db8:1::3\"]\n" \
+	"    ports: [22]\n" \
+	"    backup: backup\n"
+
+static void
+test_probe_address6(void **state)
+{
+	struct rv_config_errors errs;
+	struct rv_config *cfg;
+
+	(void)state;
+	cfg = load_text(MINIMAL_V6, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->detection.probe_address6.family, 0);
+	rv_config_free(cfg);
+
+	cfg = load_text(MINIMAL_V6 "detection:\n"
+	    "  probe_address: 198.51.100.250\n"
+	    "  probe_address6: \"2001:db8:1::fa\"\n", &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->detection.probe_address.family, 4);
+	assert_int_equal(cfg->detection.probe_address6.family, 6);
+	assert_memory_equal(cfg->detection.probe_address6.bytes,
+	    "\x20\x01\x0d\xb8\x00\x01\0\0\0\0\0\0\0\0\0\xfa", 16);
+	rv_config_free(cfg);
+}
+
+static void
+test_probe_address6_errors(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: 198.51.100.250\n",
+	    "t.yaml:17:19: detection.probe_address6: 198.51.100.250 is an "
+	    "IPv4 address; detection.probe_address6 takes IPv6, and "
+	    "detection.probe_address IPv4");
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: \"2001:db8::g\"\n",
+	    "t.yaml:17:19: detection.probe_address6: invalid IP address "
+	    "'2001:db8::g'; expected an IPv4 or IPv6 literal");
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: \"ff02::1\"\n",
+	    "t.yaml:17:19: detection.probe_address6: ff02::1 is not a "
+	    "unicast address of global scope; give an unused IPv6 address of "
+	    "the served segment");
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: \"fe80::fa\"\n",
+	    "t.yaml:17:19: detection.probe_address6: fe80::fa is not a "
+	    "unicast address of global scope; give an unused IPv6 address of "
+	    "the served segment");
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: \"::\"\n",
+	    "t.yaml:17:19: detection.probe_address6: :: is not a "
+	    "unicast address of global scope; give an unused IPv6 address of "
+	    "the served segment");
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: \"::1\"\n",
+	    "t.yaml:17:19: detection.probe_address6: ::1 is not a "
+	    "unicast address of global scope; give an unused IPv6 address of "
+	    "the served segment");
+	expect_error(MINIMAL_V6 "detection:\n"
+	    "  probe_address6: \"::ffff:198.51.100.250\"\n",
+	    "t.yaml:17:19: detection.probe_address6: ::ffff:198.51.100.250 is "
+	    "not a unicast address of global scope; give an unused IPv6 "
+	    "address of the served segment");
+	expect_error(MINIMAL_V6 "detection:\n  probe_address6: \"2001:db8:1::3\"\n",
+	    "t.yaml:17:19: detection.probe_address6: 2001:db8:1::3 belongs to "
+	    "server second; the probe address must be one that no server "
 	    "uses");
 }
 
@@ -905,6 +988,8 @@ main(void)
 		cmocka_unit_test(test_migration_errors),
 		cmocka_unit_test(test_probe_address),
 		cmocka_unit_test(test_probe_address_errors),
+		cmocka_unit_test(test_probe_address6),
+		cmocka_unit_test(test_probe_address6_errors),
 		cmocka_unit_test(test_bad_mac),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_types),

@@ -281,6 +281,125 @@ mirror_loss_restarts_count(void **state)
 	assert_int_equal(v.misses, 1);
 }
 
+/* An IPv6-only server: neighbour advertisements and IPv6 SYN answers are
+ * its signs of life, exactly as ARP and IPv4 SYN answers are. */
+static void
+ipv6_answers_keep_it_healthy(void **state)
+{
+	struct rv_detect_evidence e = silent_round();
+	struct rv_detect_verdict v;
+
+	(void)state;
+	e.nd_answered = true;
+	e.syn6_sent = true;
+	e.syn6_answered = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_HEALTHY);
+	assert_string_equal(v.reason, "answered");
+
+	/* A SYN-ACK alone, the advertisement lost, still proves life. */
+	e = silent_round();
+	e.state = RV_SERVER_SUSPECT;
+	e.misses = 2;
+	e.syn6_sent = true;
+	e.syn6_answered = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_HEALTHY);
+	assert_int_equal(v.misses, 0);
+}
+
+static void
+ipv6_unanswered_syn_suspect(void **state)
+{
+	struct rv_detect_evidence e = silent_round();
+	struct rv_detect_verdict v;
+
+	(void)state;
+	e.nd_answered = true;
+	e.syn6_sent = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_SUSPECT);
+	assert_int_equal(v.misses, 0);
+	assert_string_equal(v.reason, "answered, but not its IPv6 SYN probe");
+}
+
+/* Three silent rounds of an IPv6-only server fail it, one lost round
+ * does not. */
+static void
+ipv6_silent_failed(void **state)
+{
+	struct rv_detect_evidence e = silent_round();
+	struct rv_detect_verdict v;
+	int round;
+
+	(void)state;
+	e.syn6_sent = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_SUSPECT);
+	e.state = v.state;
+	e.misses = v.misses;
+	e.nd_answered = true;
+	e.syn6_answered = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_HEALTHY);
+	assert_int_equal(v.misses, 0);
+
+	e = silent_round();
+	e.syn6_sent = true;
+	for (round = 1; round <= 3; round++) {
+		rv_detect_decide(&e, &v);
+		e.state = v.state;
+		e.misses = v.misses;
+	}
+	assert_int_equal(v.state, RV_SERVER_FAILED);
+	assert_int_equal(v.misses, 3);
+
+	/* With the mirror silent, IPv6 silence does not count as a miss either. */
+	e = silent_round();
+	e.state = RV_SERVER_SUSPECT;
+	e.misses = 2;
+	e.syn6_sent = true;
+	e.mirror_works = false;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_SUSPECT);
+	assert_int_equal(v.misses, 0);
+}
+
+/* A dual-stack server: a reply in either family is a sign of life. */
+static void
+dual_stack_either_family_alive(void **state)
+{
+	struct rv_detect_evidence e = silent_round();
+	struct rv_detect_verdict v;
+
+	(void)state;
+	/* IPv4 silent, IPv6 answers. */
+	e.state = RV_SERVER_SUSPECT;
+	e.misses = 2;
+	e.nd_answered = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_HEALTHY);
+
+	/* IPv6 silent, IPv4 answers. */
+	e = silent_round();
+	e.state = RV_SERVER_SUSPECT;
+	e.misses = 2;
+	e.arp_answered = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_HEALTHY);
+
+	/* Both families' SYNs sent, only the IPv4 one answered: alive, but
+	 * its IPv6 TCP is suspect. */
+	e = silent_round();
+	e.syn_sent = true;
+	e.syn_answered = true;
+	e.syn6_sent = true;
+	rv_detect_decide(&e, &v);
+	assert_int_equal(v.state, RV_SERVER_SUSPECT);
+	assert_int_equal(v.misses, 0);
+	assert_string_equal(v.reason, "answered, but not its IPv6 SYN probe");
+}
+
 int
 main(void)
 {
@@ -296,6 +415,10 @@ main(void)
 		cmocka_unit_test(one_miss_threshold_fails_at_once),
 		cmocka_unit_test(mirror_silent_accuses_nobody),
 		cmocka_unit_test(mirror_loss_restarts_count),
+		cmocka_unit_test(ipv6_answers_keep_it_healthy),
+		cmocka_unit_test(ipv6_unanswered_syn_suspect),
+		cmocka_unit_test(ipv6_silent_failed),
+		cmocka_unit_test(dual_stack_either_family_alive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -388,6 +388,132 @@ probe_segments_reject_bad_requests(void **state)
 	assert_int_equal(rv_inject_rst(buf, 59, &t), -EINVAL);
 }
 
+/*
+ * Frames built offline with scapy 2.5 (Debian 12), which computes its own
+ * ICMPv6 and TCP checksums over the IPv6 pseudo-header: an independent
+ * check of ours (RFC 8200 section 8.1). Probe address 2001:db8:1::fb,
+ * server 2001:db8:1::2, inject port 02:00:00:00:00:01, server
+ * 02:00:00:00:00:02.
+ */
+static const uint8_t scapy_ns[] =
+    "\x33\x33\xff\x00\x00\x02\x02\x00\x00\x00\x00\x01\x86\xdd\x60\x00"
+    "\x00\x00\x00\x20\x3a\xff\x20\x01\x0d\xb8\x00\x01\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\xfb\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00"
+    "\x00\x01\xff\x00\x00\x02\x87\x00\x1b\x2b\x00\x00\x00\x00\x20\x01"
+    "\x0d\xb8\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x01\x01"
+    "\x02\x00\x00\x00\x00\x01";
+static const uint8_t scapy_ns_unspecified[] =
+    "\x33\x33\xff\x00\x00\x02\x02\x00\x00\x00\x00\x01\x86\xdd\x60\x00"
+    "\x00\x00\x00\x18\x3a\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\x00\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00"
+    "\x00\x01\xff\x00\x00\x02\x87\x00\x4c\xea\x00\x00\x00\x00\x20\x01"
+    "\x0d\xb8\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02";
+/* To the server's link-local address, as Linux often solicits from it. */
+static const uint8_t scapy_na[] =
+    "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x86\xdd\x60\x00"
+    "\x00\x00\x00\x20\x3a\xff\x20\x01\x0d\xb8\x00\x01\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\xfb\xfe\x80\x00\x00\x00\x00\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\x02\x88\x00\xb7\xb5\x60\x00\x00\x00\x20\x01"
+    "\x0d\xb8\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\xfb\x02\x01"
+    "\x02\x00\x00\x00\x00\x01";
+/* Port 50000 to 22, ISN 0x12345678, window 1024, MSS 1220. */
+static const uint8_t scapy_syn6[] =
+    "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x86\xdd\x60\x00"
+    "\x00\x00\x00\x18\x06\x40\x20\x01\x0d\xb8\x00\x01\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\xfb\x20\x01\x0d\xb8\x00\x01\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\x02\xc3\x50\x00\x16\x12\x34\x56\x78\x00\x00"
+    "\x00\x00\x60\x02\x04\x00\x0c\x93\x00\x00\x02\x04\x04\xc4";
+
+static void
+ns_matches_scapy(void **state)
+{
+	struct rv_addr probe, server;
+	struct rv_pkt pkt;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("2001:db8:1::fb", &probe), 0);
+	assert_int_equal(rv_addr_parse("2001:db8:1::2", &server), 0);
+	n = rv_inject_ns(buf, sizeof(buf), inject_mac, &probe, &server);
+	assert_int_equal(n, sizeof(scapy_ns) - 1);
+	assert_memory_equal(buf, scapy_ns, sizeof(scapy_ns) - 1);
+	assert_int_equal(rv_pkt_parse(buf, (uint32_t)n, &pkt), RV_PKT_OTHER);
+	assert_int_equal(pkt.ip_proto, 58);
+	assert_int_equal(l4_sum(&pkt, pkt.l4, pkt.payload_len), 0xffff);
+}
+
+static void
+ns_from_unspecified_matches_scapy(void **state)
+{
+	struct rv_addr none = { 0 }, server;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("2001:db8:1::2", &server), 0);
+	n = rv_inject_ns(buf, sizeof(buf), inject_mac, &none, &server);
+	assert_int_equal(n, sizeof(scapy_ns_unspecified) - 1);
+	assert_memory_equal(buf, scapy_ns_unspecified,
+	    sizeof(scapy_ns_unspecified) - 1);
+}
+
+static void
+solicited_na_matches_scapy(void **state)
+{
+	struct rv_addr probe, requester;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("2001:db8:1::fb", &probe), 0);
+	assert_int_equal(rv_addr_parse("fe80::2", &requester), 0);
+	n = rv_inject_solicited_na(buf, sizeof(buf), inject_mac, &probe,
+	    server_mac, &requester);
+	assert_int_equal(n, sizeof(scapy_na) - 1);
+	assert_memory_equal(buf, scapy_na, sizeof(scapy_na) - 1);
+}
+
+static void
+syn_ipv6_matches_scapy(void **state)
+{
+	struct rv_inject_tcp t = probe_request("2001:db8:1::fb",
+	    "2001:db8:1::2");
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+	int n;
+
+	(void)state;
+	t.src.port = 50000;
+	t.dst.port = 22;
+	t.seq = 0x12345678;
+	n = rv_inject_syn(buf, sizeof(buf), &t);
+	assert_int_equal(n, sizeof(scapy_syn6) - 1);
+	assert_memory_equal(buf, scapy_syn6, sizeof(scapy_syn6) - 1);
+}
+
+static void
+nd_builders_reject_bad_requests(void **state)
+{
+	struct rv_addr v4, v6;
+	uint8_t buf[RV_INJECT_FRAME_MAX];
+
+	(void)state;
+	assert_int_equal(rv_addr_parse("198.51.100.2", &v4), 0);
+	assert_int_equal(rv_addr_parse("2001:db8:1::2", &v6), 0);
+	assert_int_equal(rv_inject_ns(buf, sizeof(buf), inject_mac, &v6,
+	    &v4), -EINVAL);
+	assert_int_equal(rv_inject_ns(buf, sizeof(buf), inject_mac, &v4,
+	    &v6), -EINVAL);
+	assert_int_equal(rv_inject_ns(buf, 85, inject_mac, &v6, &v6),
+	    -EINVAL);
+	assert_int_equal(rv_inject_solicited_na(buf, sizeof(buf), inject_mac,
+	    &v4, server_mac, &v6), -EINVAL);
+	assert_int_equal(rv_inject_solicited_na(buf, sizeof(buf), inject_mac,
+	    &v6, server_mac, &v4), -EINVAL);
+	assert_int_equal(rv_inject_solicited_na(buf, 85, inject_mac, &v6,
+	    server_mac, &v6), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -407,6 +533,11 @@ main(void)
 		cmocka_unit_test(syn_ipv6_parses_back),
 		cmocka_unit_test(rst_ipv4_parses_back),
 		cmocka_unit_test(probe_segments_reject_bad_requests),
+		cmocka_unit_test(ns_matches_scapy),
+		cmocka_unit_test(ns_from_unspecified_matches_scapy),
+		cmocka_unit_test(solicited_na_matches_scapy),
+		cmocka_unit_test(syn_ipv6_matches_scapy),
+		cmocka_unit_test(nd_builders_reject_bad_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
