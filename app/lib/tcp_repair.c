@@ -173,9 +173,7 @@ restore_queue_seq(int fd, int queue, uint32_t seq, char *why,
 
 /*
  * Sets both queues' starting sequence numbers. The send queue starts at
- * snd_una and stays empty: bytes queued in repair mode count as sent and
- * wait for the retransmission timer (1 s initially), while bytes written
- * after repair mode go out at once from snd_una on.
+ * snd_una; queue_unacked() fills it up to snd_seq.
  */
 static int
 restore_sequences(int fd, const struct rv_tcp_restore *r, char *why,
@@ -306,21 +304,41 @@ restore_window(int fd, const struct rv_tcp_restore *r, char *why,
 	return 0;
 }
 
-/* Sends [snd_una, snd_seq) again without blocking: the client cannot
- * acknowledge anything before the caller announces the address. */
+/*
+ * Queues [snd_una, snd_seq) in repair mode, where the kernel counts the
+ * bytes as sent: snd_nxt becomes snd_seq and the retransmission timer
+ * (1 s at first, no RTT sample yet) sends what the client still lacks.
+ * Sent after repair mode instead, only the initial congestion window (10
+ * segments) goes out. A client that already has later bytes then
+ * acknowledges beyond the socket's snd_nxt, and Linux discards such a
+ * segment with its data (RFC 9293 section 3.10.7.4, "If the ACK acks
+ * something not yet sent"), so both ends retransmit forever.
+ */
 static int
-restore_unacked(int fd, const struct rv_tcp_restore *r, char *why,
+queue_unacked(int fd, const struct rv_tcp_restore *r, char *why,
     size_t why_len)
 {
 	size_t off = 0;
 	ssize_t n;
+	int rc;
 
+	if (r->unacked_send_len == 0)
+		return 0;
+	if ((rc = ensure_buffer(fd, SO_SNDBUF, r->unacked_send_len)) != 0)
+		return fail(why, why_len, -rc, "grow SO_SNDBUF");
+	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE,
+	    TCP_SEND_QUEUE)) != 0)
+		return fail(why, why_len, -rc, "select send queue");
 	while (off < r->unacked_send_len) {
 		n = send(fd, r->unacked_send + off, r->unacked_send_len - off,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0)
 			return fail(why, why_len, errno,
-			    "send unacknowledged byte %zu of %zu", off,
+			    "queue unacknowledged byte %zu of %zu", off,
+			    r->unacked_send_len);
+		if (n == 0)
+			return fail(why, why_len, EIO,
+			    "queue unacknowledged byte %zu of %zu", off,
 			    r->unacked_send_len);
 		off += (size_t)n;
 	}
@@ -350,19 +368,37 @@ restore_connected(int fd, const struct rv_tcp_restore *r, char *why,
 		return rc;
 	if ((rc = restore_window(fd, r, why, why_len)) != 0)
 		return rc;
-	if ((rc = ensure_buffer(fd, SO_SNDBUF, r->unacked_send_len)) != 0)
-		return fail(why, why_len, -rc, "grow SO_SNDBUF");
+	if (!r->defer_unacked &&
+	    (rc = queue_unacked(fd, r, why, why_len)) != 0)
+		return rc;
 	/* Leaving repair mode sends one window probe. */
 	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) != 0)
 		return fail(why, why_len, -rc, "clear TCP_REPAIR");
-	return r->defer_unacked ? 0 : restore_unacked(fd, r, why, why_len);
+	return 0;
 }
 
+/*
+ * Enters repair mode once more on the live socket. The window probe sent
+ * on leaving it goes out after the caller moved the address, so the
+ * client at once acknowledges what it has, and the timer resends the rest.
+ * NOTE: revenant-agent no longer defers the bytes, so no caller or test
+ * runs this path today.
+ */
 int
 rv_tcp_repair_send_unacked(int fd, const struct rv_tcp_restore *r,
     char *why, size_t why_len)
 {
-	return restore_unacked(fd, r, why, why_len);
+	int rc, off_rc;
+
+	if (r->unacked_send_len == 0)
+		return 0;
+	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) != 0)
+		return fail(why, why_len, -rc, "set TCP_REPAIR again");
+	rc = queue_unacked(fd, r, why, why_len);
+	off_rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
+	if (off_rc != 0 && rc == 0)
+		rc = fail(why, why_len, -off_rc, "clear TCP_REPAIR again");
+	return rc;
 }
 
 int

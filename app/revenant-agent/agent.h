@@ -103,7 +103,8 @@ void rv_agent_serve_connection(struct rv_agent *agent, int fd,
 
 /*
  * Restores connection c with TCP_REPAIR, bound to the server address that
- * may not be local yet, and leaves its unacknowledged bytes unsent. Sets
+ * may not be local yet, with its unacknowledged bytes in the send queue
+ * as if sent (the retransmission timer sends what the client lacks). Sets
  * *fd_out and *restore_us (time taken). Returns 0, or a negative errno
  * value with res filled in.
  */
@@ -112,14 +113,13 @@ int rv_agent_restore_conn(const struct rv_agent_identity *id,
     int64_t *restore_us, struct rv_handoff_result *res);
 
 /*
- * After the address moved: sends c's unacknowledged bytes on fd and
- * passes the socket to its service. Consumes fd. Returns 0, or a negative
- * errno value with res filled in.
+ * After the address moved: passes the socket fd (its unacknowledged bytes
+ * already queued by rv_agent_restore_conn()) to c's service. Consumes fd.
+ * Returns 0, or a negative errno value with res filled in.
  */
 int rv_agent_release_conn(const struct rv_agent *agent,
     const struct rv_agent_identity *id, const struct rv_handoff_conn *c,
-    int64_t received_ms, int fd, int64_t restore_us,
-    struct rv_handoff_result *res);
+    int fd, int64_t restore_us, struct rv_handoff_result *res);
 
 /* Closes a restored socket without sending FIN or RST. */
 void rv_agent_drop_conn(int fd);

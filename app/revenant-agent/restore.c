@@ -279,9 +279,9 @@ rv_agent_restore_conn(const struct rv_agent_identity *id,
 		return -ENOENT;
 	}
 	fill_restore(c, received_ms, &r);
-	/* The unacknowledged bytes wait until the address is announced, so
-	 * the client's acknowledgements of them come here. */
-	r.defer_unacked = true;
+	/* The unacknowledged bytes go into the send queue now, in repair
+	 * mode, so the socket's snd_nxt covers every byte the client may
+	 * already acknowledge once the address moves here. */
 	t0 = now_us();
 	if ((rc = rv_tcp_repair_restore(&r, fd_out, why, sizeof(why))) != 0) {
 		snprintf(res->reason, sizeof(res->reason), "restore failed: "
@@ -297,23 +297,14 @@ rv_agent_restore_conn(const struct rv_agent_identity *id,
 int
 rv_agent_release_conn(const struct rv_agent *agent,
     const struct rv_agent_identity *id, const struct rv_handoff_conn *c,
-    int64_t received_ms, int fd, int64_t restore_us,
-    struct rv_handoff_result *res)
+    int fd, int64_t restore_us, struct rv_handoff_result *res)
 {
 	const struct rv_agent_service *svc = find_service(id, c->server.port);
-	struct rv_tcp_restore r;
-	char why[160], client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
+	char client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
 	int64_t t1;
 	int rc;
 
 	res->status = RV_HANDOFF_FAILED;
-	fill_restore(c, received_ms, &r);
-	if ((rc = rv_tcp_repair_send_unacked(fd, &r, why, sizeof(why))) != 0) {
-		snprintf(res->reason, sizeof(res->reason), "resend failed: %s",
-		    why);
-		drop_silently(fd);
-		return rc;
-	}
 	t1 = now_us();
 	rc = pass_to_service(svc->socket,
 	    (int)agent->cfg->limits.service_timeout_ms, fd, c);
@@ -325,7 +316,8 @@ rv_agent_release_conn(const struct rv_agent *agent,
 	    (long long)(now_us() - t1));
 	if (rc != 0) {
 		snprintf(res->reason, sizeof(res->reason), "service %s: %s",
-		    svc->socket, rc == -EREMOTEIO ? "rejected the connection" :
+		    svc->socket, rc == -EREMOTEIO ?
+		    "rejected the connection (its log has the reason)" :
 		    strerror(-rc));
 		drop_silently(fd);
 		return rc;

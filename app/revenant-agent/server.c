@@ -117,8 +117,8 @@ run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
 	for (i = 0; i < h->conn_count; i++) {
 		if (fds[i] < 0)
 			continue;
-		if (rv_agent_release_conn(agent, id, &h->conns[i],
-		    received_ms, fds[i], restore_us[i], &results[i]) == 0)
+		if (rv_agent_release_conn(agent, id, &h->conns[i], fds[i],
+		    restore_us[i], &results[i]) == 0)
 			restored++;
 		log_conn_result(h, &h->conns[i], &results[i], received_ms);
 	}

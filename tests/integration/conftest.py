@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Fixtures for the lab tests: a fresh namespace lab per test or per module.
 
-Tests marked "full" (long sweeps) run only with --full.
+Tests marked "full" (long sweeps) run only with --full or RV_FULL=1 in the
+environment.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from lab import REPO_ROOT, Lab, build_dir  # noqa: E402
 
 def pytest_addoption(parser):
     parser.addoption("--full", action="store_true", default=False,
-                     help="also run the long tests marked 'full'")
+                     help="also run the long tests marked 'full' (as does "
+                          "RV_FULL=1 in the environment)")
 
 
 def pytest_configure(config):
@@ -24,9 +27,10 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--full"):
+    if config.getoption("--full") or os.environ.get("RV_FULL") == "1":
         return
-    skip_full = pytest.mark.skip(reason="long sweep: run with --full")
+    skip_full = pytest.mark.skip(reason="long sweep: run with --full or "
+                                        "RV_FULL=1")
     for item in items:
         if "full" in item.keywords:
             item.add_marker(skip_full)

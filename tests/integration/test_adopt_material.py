@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Bad checkpoint material is rejected per connection; the others adopt.
+
+Three kinds of bad material, each on a live SSH connection of Debian's
+/usr/bin/ssh that one `revenantctl migrate primary` moves together with a
+good connection:
+
+- signed by the wrong key. revenantd verifies every checkpoint with the
+  server's configured host key, so a primary sshd with another host key
+  has no checkpoint filed: the appliance counts bad_signature and reports
+  the connection as not recoverable. The backup sshd checks the signature
+  too: a TamperProxy in front of its adopt socket signs the checkpoints
+  of one connection again with another Ed25519 key.
+- sealed for another backup's recovery key: a second sshd on the primary
+  (port 2222) exports for a recovery key the backup does not hold. The
+  appliance cannot tell (it never decrypts), so the backup sshd rejects it.
+- older than the capture start: a revenantd restarted mid-session never
+  saw the handshake and reports the connection as not recoverable. The
+  backup sshd's own check, a log that starts after every checkpoint's
+  offsets, is tested through the proxy, which moves the log starts of one
+  connection past the newest checkpoint.
+
+The backup sshd logs each rejection on a line starting with `revenant
+adopt:` and replies 1 to the agent. The agent logs "not restored" for that
+client port, and `revenantctl migrate` reports "restore failed". The good connection shows the resume notice and runs commands on
+the backup.
+"""
+
+import re
+import time
+
+import pytest
+
+from adopt_lab import (CLIENT_ERRORS, adopt_ready, expect_resumed,  # noqa: F401
+                       fresh_adopt_lab, migrate, parse_summary, Primary,
+                       resign_with, run_marked, start_logs_after_checkpoints,
+                       test_user)
+
+pexpect = pytest.importorskip("pexpect")
+ed25519 = pytest.importorskip(
+    "cryptography.hazmat.primitives.asymmetric.ed25519")
+
+OTHER_PORT = 2222
+REJECTED = "rejected the connection"
+
+
+def open_session(setup, name, port=22):
+    """Log in through Debian's ssh; return (pexpect child, client port)."""
+    options = [] if port == 22 else ["-p", str(port)]
+    child = setup.shell(options, name=name)
+    assert run_marked(child, "hostname", "HOST1") == "primary"
+    return child, setup.client_port(child)
+
+
+def wait_flows(setup, expected, timeout=15):
+    """Wait until each client port in EXPECTED has the recoverable state
+    EXPECTED[port]; return the flows by client port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        flows = {int(f["client"].rsplit(":", 1)[1]): f
+                 for f in setup.app.flows()}
+        if all(port in flows and flows[port]["recoverable"] == state
+               for port, state in expected.items()):
+            return flows
+        assert time.monotonic() < deadline, flows
+        time.sleep(0.2)
+
+
+def check_adopted(child):
+    expect_resumed(child)
+    assert run_marked(child, "hostname", "HOST2") == "backup"
+    assert run_marked(child, "echo still-here", "AGAIN") == "still-here"
+
+
+def migrate_lines(output, port):
+    """Return the lines of revenantctl migrate's output about client PORT."""
+    return [line for line in output.splitlines()
+            if re.search(rf":{port} > |:{port}\b", line)]
+
+
+def test_material_rejected_by_backup_sshd(adopt_ready, test_user):
+    """Wrong signer, another backup's recovery key and logs that start
+    after the checkpoints: three connections rejected, one adopted."""
+    with fresh_adopt_lab(test_user, primaries=[
+            Primary(OTHER_PORT, recovery_pub="other")],
+            proxy=True) as setup:
+        good, good_port = open_session(setup, "good")
+        signer, signer_port = open_session(setup, "signer")
+        old, old_port = open_session(setup, "old")
+        other, other_port = open_session(setup, "other", OTHER_PORT)
+        proxy = setup.proxy
+        proxy.tampers[signer_port] = (
+            "wrong signer",
+            resign_with(ed25519.Ed25519PrivateKey.generate()))
+        proxy.tampers[old_port] = ("logs after the checkpoints",
+                                   start_logs_after_checkpoints)
+        time.sleep(2.5)
+        wait_flows(setup, {p: True for p in (good_port, signer_port,
+                                             old_port, other_port)})
+
+        proc = migrate(setup.lab, setup.app)
+        output = proc.stdout + proc.stderr
+        # revenantctl exits 1 when a connection failed to move.
+        assert proc.returncode == 1, output
+        assert parse_summary(output) == (1, 0, 3), output
+        check_adopted(good)
+
+        answers = {port: (name, answer) for port, name, answer in proxy.seen}
+        assert proxy.errors == [], proxy.errors
+        assert answers[good_port] == (None, b"\0"), answers
+        assert answers[signer_port] == ("wrong signer", b"\1"), answers
+        assert answers[old_port] == ("logs after the checkpoints",
+                                     b"\1"), answers
+        assert answers[other_port] == (None, b"\1"), answers
+
+        agent_log = setup.agent_log.read_text(errors="replace")
+        for port in (signer_port, old_port, other_port):
+            failed = [line for line in migrate_lines(output, port)
+                      if "restore failed" in line]
+            assert failed, (port, output)
+            assert REJECTED in failed[0], (port, output)
+            assert re.search(rf":{port} > \S+: not restored: service "
+                             rf"\S+: {REJECTED}", agent_log), agent_log
+        assert not re.search(rf":{good_port} > \S+: not restored",
+                             agent_log), agent_log
+
+        log = setup.backup_log.read_text(errors="replace")
+        # Wrong signer: every checkpoint of that connection fails.
+        assert re.search(r"revenant adopt: checkpoint \d+: signature: "
+                         r"signature invalid", log), log[-4000:]
+        # Another backup's recovery key.
+        assert re.search(r"revenant adopt: checkpoint \d+: no recipient "
+                         r"for this recovery key", log), log[-4000:]
+        # Logs that start after the checkpoints (LogLevel DEBUG1).
+        assert re.search(r"revenant adopt: checkpoint \d+ not used", log), \
+            log[-4000:]
+        # Each of the three ends the adoption with the same summary line.
+        assert len(re.findall(r"revenant adopt: none of \d+ checkpoints is "
+                              r"valid and covered by the logs", log)) == 3, \
+            log[-4000:]
+        assert log.count("revenant: adopted connection of") == 1, log[-4000:]
+
+        # The rejected sockets were dropped in repair mode: their clients
+        # saw no reset, so they still wait and print no error.
+        for name, child in (("signer", signer), ("old", old),
+                            ("other", other)):
+            assert child.isalive(), name
+            text = (setup.tmp / f"{name}.log").read_bytes()
+            for bad in CLIENT_ERRORS:
+                assert bad not in text, (name, text[-2000:])
+        good.sendline("exit")
+        good.expect(pexpect.EOF, timeout=15)
+
+
+def test_material_wrong_signer_at_appliance(adopt_ready, test_user):
+    """A primary sshd with another host key: revenantd files none of its
+    checkpoints, and migrate reports that connection not recoverable."""
+    with fresh_adopt_lab(test_user, primaries=[
+            Primary(OTHER_PORT, host_key="other")]) as setup:
+        before = setup.app.stats()["checkpoints"]["rejected"]["bad_signature"]
+        good, good_port = open_session(setup, "good")
+        bad, bad_port = open_session(setup, "bad", OTHER_PORT)
+        time.sleep(2.5)
+        flows = wait_flows(setup, {good_port: True, bad_port: False})
+        assert flows[bad_port]["unrecoverable_reason"] == \
+            "no checkpoint yet", flows[bad_port]
+        assert flows[bad_port]["checkpoints"] == 0, flows[bad_port]
+        rejected = setup.app.stats()["checkpoints"]["rejected"]
+        assert rejected["bad_signature"] > before, rejected
+
+        proc = migrate(setup.lab, setup.app)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output
+        assert parse_summary(output) == (1, 1, 0), output
+        assert any("not recoverable: no checkpoint yet" in line
+                   for line in migrate_lines(output, bad_port)), output
+        check_adopted(good)
+        log = setup.backup_log.read_text(errors="replace")
+        assert log.count("revenant: adopted connection of") == 1, log[-4000:]
+        assert bad.isalive()
+        good.sendline("exit")
+        good.expect(pexpect.EOF, timeout=15)
+
+
+def test_material_capture_started_late(adopt_ready, test_user):
+    """revenantd restarted mid-session: the connection opened before the
+    restart is reported not recoverable; the one opened after adopts."""
+    with fresh_adopt_lab(test_user) as setup:
+        early, early_port = open_session(setup, "early")
+        setup.app.stop()
+        setup.app.start()
+        # New checkpoints of the early session reach the new revenantd.
+        assert run_marked(early, "echo after-restart", "EARLY") == \
+            "after-restart"
+        late, late_port = open_session(setup, "late")
+        time.sleep(2.5)
+        flows = wait_flows(setup, {late_port: True, early_port: False})
+        assert flows[early_port]["unrecoverable_reason"] == \
+            "joined after the handshake", flows[early_port]
+
+        proc = migrate(setup.lab, setup.app)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output
+        assert parse_summary(output) == (1, 1, 0), output
+        reported = [line for line in migrate_lines(output, early_port)
+                    if "not recoverable: " in line]
+        assert reported, output
+        assert "handshake" in reported[0], output
+        check_adopted(late)
+        assert early.isalive()
+        late.sendline("exit")
+        late.expect(pexpect.EOF, timeout=15)
