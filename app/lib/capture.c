@@ -835,12 +835,13 @@ rv_capture_lcore(void *arg)
 {
 	struct rv_capture *cap = arg;
 	struct rte_mbuf *burst[512];
-	uint64_t now_ns, next_sweep = 0;
+	uint64_t now_ns, next_sweep = 0, before_ns;
 	uint16_t n, i, chunk, size = cap->burst_size;
 	unsigned int empty_polls = 0;
 
 	if (size == 0 || size > RTE_DIM(burst))
 		size = RTE_DIM(burst);
+	before_ns = rv_capture_now_ns();
 	while (!cap->stop) {
 		n = rte_eth_rx_burst(cap->port, 0, burst, size);
 		now_ns = rv_capture_now_ns();
@@ -855,9 +856,15 @@ rv_capture_lcore(void *arg)
 			}
 			rte_spinlock_unlock(&cap->table->lock);
 			rte_pktmbuf_free_bulk(burst, n);
-		} else {
-			idle_wait(cap, &empty_polls);
 		}
+		/* A short burst left the ring empty, so every frame that
+		 * arrived before before_ns, earlier than this poll, has now
+		 * been processed. */
+		if (n < size)
+			__atomic_store_n(&cap->drained_ns, before_ns,
+			    __ATOMIC_RELEASE);
+		if (n == 0)
+			idle_wait(cap, &empty_polls);
 		if (now_ns >= next_sweep) {
 			rte_spinlock_lock(&cap->table->lock);
 			rv_flow_table_sweep(cap->table, now_ns);
@@ -865,6 +872,24 @@ rv_capture_lcore(void *arg)
 			rte_spinlock_unlock(&cap->table->lock);
 			next_sweep = now_ns + CAPTURE_SWEEP_NS;
 		}
+		before_ns = now_ns;
+	}
+	return 0;
+}
+
+int
+rv_capture_wait_drained(struct rv_capture *cap, unsigned int settle_ms,
+    unsigned int timeout_ms)
+{
+	const struct timespec tick = { 0, 1000000 };	/* 1 ms */
+	uint64_t target, deadline;
+
+	target = rv_capture_now_ns() + (uint64_t)settle_ms * 1000000;
+	deadline = rv_capture_now_ns() + (uint64_t)timeout_ms * 1000000;
+	while (__atomic_load_n(&cap->drained_ns, __ATOMIC_ACQUIRE) < target) {
+		if (rv_capture_now_ns() >= deadline || cap->stop)
+			return -ETIMEDOUT;
+		nanosleep(&tick, NULL);
 	}
 	return 0;
 }

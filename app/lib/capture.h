@@ -95,6 +95,10 @@ struct rv_capture {
 	 * busy-poll. Set by rv_capture_init() from the port's driver. */
 	uint32_t idle_sleep_us;
 	volatile bool stop;
+	/* A capture time (rv_capture_now_ns()) before which every frame the
+	 * port had received is processed: the loop stores it, with release
+	 * order, whenever a burst comes back short of full. */
+	uint64_t drained_ns;
 	struct rv_capture_stats stats;
 	/* Checkpoints and heartbeats; the capture lcore writes it with the
 	 * table lock held, and readers take that lock. */
@@ -125,5 +129,14 @@ void rv_capture_frame(struct rv_capture *cap, const uint8_t *frame,
 
 /* Nanoseconds from the TSC, the software timestamp of captured frames. */
 uint64_t rv_capture_now_ns(void);
+
+/*
+ * Waits until the capture lcore has processed every frame its port received
+ * before now plus settle_ms (frames still crossing the kernel on their way
+ * to the port), or until timeout_ms passed. Returns 0, or -ETIMEDOUT.
+ * Any thread but the capture lcore.
+ */
+int rv_capture_wait_drained(struct rv_capture *cap, unsigned int settle_ms,
+    unsigned int timeout_ms);
 
 #endif

@@ -33,6 +33,14 @@ extern char **environ;
 #define GARP_BURST		5
 #define GARP_SECOND_BURST_MS	5000
 
+/*
+ * After the fence, frames mirrored before it reach the capture port
+ * within microseconds on an idle host; 10 ms covers a busy one (an
+ * estimate, not a kernel bound). Past the timeout the handoff goes on.
+ */
+#define DRAIN_SETTLE_MS		10
+#define DRAIN_TIMEOUT_MS	1000
+
 /* Copies of one connection's state and logs, taken under the table lock. */
 struct conn_copy {
 	struct rv_handoff_conn hc;
@@ -646,6 +654,14 @@ migrate_thread(void *arg)
 		set_state(m, RV_MIGRATE_FAILED);
 		goto out;
 	}
+	/* The server's last frames may still be on their way through the
+	 * mirror port; a handoff without them would restart the backup
+	 * behind what the client already acknowledged. */
+	if (rv_capture_wait_drained(&d->capture, DRAIN_SETTLE_MS,
+	    DRAIN_TIMEOUT_MS) != 0)
+		say(m, "handoff: the capture did not catch up with the mirror "
+		    "within %u ms; handing off the state captured so far",
+		    DRAIN_TIMEOUT_MS);
 	set_state(m, RV_MIGRATE_HANDING_OFF);
 	if (collect(d, &list, m->server) != 0) {
 		say(m, "handoff: out of memory copying the connections");

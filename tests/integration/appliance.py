@@ -52,6 +52,16 @@ def probe_address6():
     return found.group(1)
 
 
+def without_probes(display_filter):
+    """Return DISPLAY_FILTER restricted to frames that are not revenantd's probes.
+
+    A switch floods probes for a MAC it no longer knows (a fenced primary's)
+    to every port, so a client's capture can see them.
+    """
+    return (f"({display_filter}) && !(ip.addr == {probe_address()}) "
+            f"&& !(ipv6.addr == {probe_address6()})")
+
+
 class ApplianceError(RuntimeError):
     """revenantd failed to start, stop or reply."""
 
