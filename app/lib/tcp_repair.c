@@ -368,37 +368,12 @@ restore_connected(int fd, const struct rv_tcp_restore *r, char *why,
 		return rc;
 	if ((rc = restore_window(fd, r, why, why_len)) != 0)
 		return rc;
-	if (!r->defer_unacked &&
-	    (rc = queue_unacked(fd, r, why, why_len)) != 0)
+	if ((rc = queue_unacked(fd, r, why, why_len)) != 0)
 		return rc;
 	/* Leaving repair mode sends one window probe. */
 	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) != 0)
 		return fail(why, why_len, -rc, "clear TCP_REPAIR");
 	return 0;
-}
-
-/*
- * Enters repair mode once more on the live socket. The window probe sent
- * on leaving it goes out after the caller moved the address, so the
- * client at once acknowledges what it has, and the timer resends the rest.
- * NOTE: revenant-agent no longer defers the bytes, so no caller or test
- * runs this path today.
- */
-int
-rv_tcp_repair_send_unacked(int fd, const struct rv_tcp_restore *r,
-    char *why, size_t why_len)
-{
-	int rc, off_rc;
-
-	if (r->unacked_send_len == 0)
-		return 0;
-	if ((rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) != 0)
-		return fail(why, why_len, -rc, "set TCP_REPAIR again");
-	rc = queue_unacked(fd, r, why, why_len);
-	off_rc = set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
-	if (off_rc != 0 && rc == 0)
-		rc = fail(why, why_len, -off_rc, "clear TCP_REPAIR again");
-	return rc;
 }
 
 int
@@ -436,7 +411,7 @@ rv_tcp_repair_restore(const struct rv_tcp_restore *r, int *fd_out,
 		goto out;
 
 	rv_debug("flow %s > %s: restored, snd_una %u rcv_nxt %u, %zu bytes "
-	    "resent, %zu bytes queued", sockaddr_text(&r->remote, remote,
+	    "to resend, %zu bytes to read", sockaddr_text(&r->remote, remote,
 	    sizeof(remote)), sockaddr_text(&r->local, local, sizeof(local)),
 	    r->snd_una, r->rcv_nxt, r->unacked_send_len, r->recv_queue_len);
 	*fd_out = fd;

@@ -78,7 +78,7 @@ struct rv_tcp_restore {
 	uint32_t snd_wnd;
 	uint32_t rcv_wnd;
 
-	/* Server bytes [snd_una, snd_seq): sent again after the restore. */
+	/* Server bytes [snd_una, snd_seq), queued as already sent. */
 	const uint8_t *unacked_send;
 	size_t unacked_send_len;
 	/*
@@ -88,10 +88,6 @@ struct rv_tcp_restore {
 	 */
 	const uint8_t *recv_queue;
 	size_t recv_queue_len;
-	/* Leave the unacknowledged bytes for rv_tcp_repair_send_unacked():
-	 * the caller first moves the address, so the client's
-	 * acknowledgements of them reach this host. */
-	bool defer_unacked;
 };
 
 /* A live socket's state as rv_tcp_repair_dump() read it. */
@@ -109,7 +105,9 @@ struct rv_tcp_dump {
  * describes, bound to r->local (which need not be a local address yet,
  * IP_FREEBIND) and connected to r->remote. No segment leaves the host before
  * the last step, which clears repair mode: the kernel then sends one window
- * probe and the unacknowledged server bytes from snd_una on.
+ * probe. The unacknowledged server bytes are queued in repair mode and count
+ * as sent, so the retransmission timer (1 s at first) resends whatever the
+ * client has not acknowledged by then.
  *
  * r: the state; the caller keeps ownership of it and of its buffers, which
  *    are copied before return.
@@ -122,14 +120,6 @@ struct rv_tcp_dump {
  * CAP_NET_ADMIN). Thread-safe; it blocks only on socket calls, which do
  * not wait for the peer.
  */
-/*
- * Sends the unacknowledged bytes of r on the restored socket fd, when
- * rv_tcp_repair_restore() was asked to defer them. Non-blocking. Returns 0
- * or a negative errno value with the reason in why.
- */
-int rv_tcp_repair_send_unacked(int fd, const struct rv_tcp_restore *r,
-    char *why, size_t why_len);
-
 int rv_tcp_repair_restore(const struct rv_tcp_restore *r, int *fd_out,
     char *why, size_t why_len);
 

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <pwd.h>
@@ -42,6 +43,7 @@
 #include "auth.h"
 #include "auth-options.h"
 #include "servconf.h"
+#include "canohost.h"
 #include "channels.h"
 #include "session.h"
 #include "sshpty.h"
@@ -85,6 +87,9 @@ static struct rv_adopt_msg adopt_msg;
 static struct rv_state_content adopt_content;	/* the chosen checkpoint */
 static int *adopt_plan;			/* ADOPT_CHANNEL_* per channel */
 static int adopt_keep_window = -1;	/* channel being activated */
+/* Connection name that starts every log line of the adoption: "<client>
+ * port <p> -> <server> port <p>", or "agent message" before decoding. */
+static char adopt_conn[2 * INET6_ADDRSTRLEN + 32] = "agent message";
 
 /*
  * Position of the client's byte stream of an sftp channel in SFTP's
@@ -191,6 +196,55 @@ rv_adopt_active(void)
 	return adopt_fd != -1;
 }
 
+/* Logs at `level` with the adopted connection named first, so that an
+ * operator can match each line of concurrent adoptions to its connection. */
+static void __attribute__((format(printf, 2, 3)))
+adopt_log(LogLevel level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (level > log_level_get())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	do_log2(level, "revenant adopt: %s: %s", adopt_conn, msg);
+}
+
+#define adopt_error(...)	adopt_log(SYSLOG_LEVEL_ERROR, __VA_ARGS__)
+#define adopt_logit(...)	adopt_log(SYSLOG_LEVEL_INFO, __VA_ARGS__)
+#define adopt_verbose(...)	adopt_log(SYSLOG_LEVEL_VERBOSE, __VA_ARGS__)
+#define adopt_debug(...)	adopt_log(SYSLOG_LEVEL_DEBUG1, __VA_ARGS__)
+
+/* Sets adopt_conn from the decoded adopt message. */
+static void
+adopt_name_conn(void)
+{
+	char client[INET6_ADDRSTRLEN], server[INET6_ADDRSTRLEN];
+	int af = adopt_msg.family == 4 ? AF_INET : AF_INET6;
+
+	if (inet_ntop(af, adopt_msg.client, client, sizeof(client)) == NULL)
+		strlcpy(client, "?", sizeof(client));
+	if (inet_ntop(af, adopt_msg.server, server, sizeof(server)) == NULL)
+		strlcpy(server, "?", sizeof(server));
+	snprintf(adopt_conn, sizeof(adopt_conn), "%s port %u -> %s port %u",
+	    client, adopt_msg.client_port, server, adopt_msg.server_port);
+}
+
+/* Sets adopt_conn from the restored socket, for a message that did not
+ * decode. */
+static void
+adopt_name_sock(int sock)
+{
+	char *client = get_peer_ipaddr(sock), *server = get_local_ipaddr(sock);
+
+	snprintf(adopt_conn, sizeof(adopt_conn), "%s port %d -> %s port %d",
+	    client, get_peer_port(sock), server, get_local_port(sock));
+	free(client);
+	free(server);
+}
+
 /* Answers the agent (0: taken) and forgets the agent connection. */
 static void
 adopt_answer(int status)
@@ -200,7 +254,7 @@ adopt_answer(int status)
 	if (adopt_fd == -1)
 		return;
 	if (write(adopt_fd, &c, 1) != 1)
-		error("revenant adopt: answering the agent failed: %s",
+		adopt_error("answering the agent failed: %s",
 		    strerror(errno));
 	close(adopt_fd);
 	adopt_fd = -2;	/* still adopting, nothing left to answer */
@@ -216,7 +270,7 @@ adopt_fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	error("revenant adopt: %s", msg);
+	adopt_error("%s", msg);
 	adopt_answer(1);
 	cleanup_exit(255);
 }
@@ -234,11 +288,13 @@ rv_adopt_receive(void)
 		    rv_adopt_msg_strerror(r));
 	if ((r = rv_adopt_msg_body_decode(adopt_body, len, family,
 	    &adopt_msg)) != 0) {
+		adopt_name_sock(sock);
 		close(sock);
 		adopt_fail("invalid adopt message: %s",
 		    rv_adopt_msg_strerror(r));
 	}
-	debug("revenant adopt: c2s log %u bytes at %llu, s2c log %u bytes "
+	adopt_name_conn();
+	adopt_debug("c2s log %u bytes at %llu, s2c log %u bytes "
 	    "at %llu, material %u bytes", adopt_msg.c2s.len,
 	    (unsigned long long)adopt_msg.c2s.offset, adopt_msg.s2c.len,
 	    (unsigned long long)adopt_msg.s2c.offset, adopt_msg.material_len);
@@ -265,6 +321,49 @@ adopt_log_covers(const struct rv_adopt_log *log, uint64_t offset)
 	return offset >= log->offset && offset - log->offset <= log->len;
 }
 
+/* Stream offsets, in bytes, of a checkpoint that the logs do not cover. */
+struct adopt_uncovered {
+	uint64_t	number;
+	uint64_t	c2s_offset;
+	uint64_t	s2c_offset;
+};
+
+/* Logs where offset lies outside the log of direction dir, if it does. */
+static void
+adopt_log_outside(LogLevel level, uint64_t number, const char *dir,
+    const struct rv_adopt_log *log, uint64_t offset)
+{
+	if (offset < log->offset)
+		adopt_log(level, "checkpoint %llu: %s offset %llu is before "
+		    "the log start %llu", (unsigned long long)number, dir,
+		    (unsigned long long)offset,
+		    (unsigned long long)log->offset);
+	else if (offset - log->offset > log->len)
+		adopt_log(level, "checkpoint %llu: %s offset %llu is after "
+		    "the log end %llu", (unsigned long long)number, dir,
+		    (unsigned long long)offset,
+		    (unsigned long long)(log->offset + log->len));
+}
+
+/*
+ * Logs each checkpoint that the logs do not cover: at error level when no
+ * checkpoint was usable, because these numbers then explain the failure,
+ * and at debug level when a newer one was chosen anyway.
+ */
+static void
+adopt_log_uncovered(const struct adopt_uncovered *u, size_t n, int found)
+{
+	LogLevel level = found ? SYSLOG_LEVEL_DEBUG1 : SYSLOG_LEVEL_ERROR;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		adopt_log_outside(level, u[i].number, "c2s", &adopt_msg.c2s,
+		    u[i].c2s_offset);
+		adopt_log_outside(level, u[i].number, "s2c", &adopt_msg.s2c,
+		    u[i].s2c_offset);
+	}
+}
+
 /*
  * Opens checkpoint i of the material into *content. Returns 0, or -1 after
  * logging why it cannot be used.
@@ -280,29 +379,29 @@ adopt_open_checkpoint(const struct rv_adopt_ckpt *ck, size_t i,
 	int r, ret = -1;
 
 	if ((r = rv_ckpt_msg_decode(ck->data, ck->len, &m)) != 0) {
-		error("revenant adopt: checkpoint %zu: %s", i,
+		adopt_error("checkpoint %zu: %s", i,
 		    rv_ckpt_strerror(r));
 		return -1;
 	}
 	if ((r = rv_ckpt_msg_verify(&m, ck->data, host_pk)) != 0) {
-		error("revenant adopt: checkpoint %llu: signature: %s",
+		adopt_error("checkpoint %llu: signature: %s",
 		    (unsigned long long)m.hdr.number, rv_ckpt_strerror(r));
 		return -1;
 	}
 	if (!adopt_conn_matches(&m.hdr.conn)) {
-		error("revenant adopt: checkpoint %llu names another "
+		adopt_error("checkpoint %llu names another "
 		    "connection", (unsigned long long)m.hdr.number);
 		return -1;
 	}
 	pt = xmalloc(RV_STATE_CONTENT_MAX);
 	if ((r = rv_ckpt_msg_open(&m, sk, pt, RV_STATE_CONTENT_MAX,
 	    &pt_len)) != 0) {
-		error("revenant adopt: checkpoint %llu: %s",
+		adopt_error("checkpoint %llu: %s",
 		    (unsigned long long)m.hdr.number, rv_ckpt_strerror(r));
 		goto out;
 	}
 	if ((r = rv_state_content_decode(pt, pt_len, content)) != 0) {
-		error("revenant adopt: checkpoint %llu: content: %s",
+		adopt_error("checkpoint %llu: content: %s",
 		    (unsigned long long)m.hdr.number, rv_state_strerror(r));
 		goto out;
 	}
@@ -321,12 +420,13 @@ static void
 adopt_choose_checkpoint(struct ssh *ssh)
 {
 	struct rv_adopt_ckpt ckpts[RV_ADOPT_MSG_CHECKPOINTS_MAX];
+	struct adopt_uncovered uncovered[RV_ADOPT_MSG_CHECKPOINTS_MAX];
 	struct rv_state_content c;
 	struct rv_keyfile_error kerr;
 	uint8_t sk[RV_HPKE_X25519_LEN], pk[RV_HPKE_X25519_LEN];
 	struct sshkey *hostkey;
 	uint64_t number, best = 0;
-	size_t n, i;
+	size_t n, i, n_uncovered = 0;
 	int r, found = 0;
 
 	if ((r = rv_adopt_msg_checkpoints(&adopt_msg, ckpts,
@@ -346,10 +446,20 @@ adopt_choose_checkpoint(struct ssh *ssh)
 			continue;
 		adopt_last_number = MAXIMUM(adopt_last_number, number);
 		if (!adopt_log_covers(&adopt_msg.c2s, c.session.c2s_offset) ||
-		    !adopt_log_covers(&adopt_msg.s2c, c.session.s2c_offset) ||
-		    (found && number <= best)) {
-			debug("revenant adopt: checkpoint %llu not used",
-			    (unsigned long long)number);
+		    !adopt_log_covers(&adopt_msg.s2c, c.session.s2c_offset)) {
+			uncovered[n_uncovered].number = number;
+			uncovered[n_uncovered].c2s_offset =
+			    c.session.c2s_offset;
+			uncovered[n_uncovered].s2c_offset =
+			    c.session.s2c_offset;
+			n_uncovered++;
+			rv_state_content_clear(&c);
+			continue;
+		}
+		if (found && number <= best) {
+			adopt_debug("checkpoint %llu not used: checkpoint %llu "
+			    "is as new or newer", (unsigned long long)number,
+			    (unsigned long long)best);
 			rv_state_content_clear(&c);
 			continue;
 		}
@@ -360,10 +470,11 @@ adopt_choose_checkpoint(struct ssh *ssh)
 		found = 1;
 	}
 	explicit_bzero(sk, sizeof(sk));
+	adopt_log_uncovered(uncovered, n_uncovered, found);
 	if (!found)
 		adopt_fail("none of %zu checkpoints is valid and covered by "
 		    "the logs", n);
-	verbose("revenant adopt: resuming from checkpoint %llu (c2s %llu, "
+	adopt_verbose("resuming from checkpoint %llu (c2s %llu, "
 	    "s2c %llu)", (unsigned long long)best,
 	    (unsigned long long)adopt_content.session.c2s_offset,
 	    (unsigned long long)adopt_content.session.s2c_offset);
@@ -612,14 +723,14 @@ adopt_walk_packet(struct ssh *w, u_char type, int dir)
 		adopt_fail("a channel opened after the checkpoint");
 	if (type < SSH2_MSG_CHANNEL_OPEN_CONFIRMATION ||
 	    type > SSH2_MSG_CHANNEL_FAILURE) {
-		debug("revenant adopt: logged %s message %u skipped",
+		adopt_debug("logged %s message %u skipped",
 		    from_client ? "client" : "server", type);
 		return;
 	}
 	if ((r = sshpkt_get_u32(w, &id)) != 0)
 		adopt_fail("logged message %u: %s", type, ssh_err(r));
 	if ((ch = adopt_channel(id, !from_client)) == NULL) {
-		debug("revenant adopt: logged message %u for unknown "
+		adopt_debug("logged message %u for unknown "
 		    "channel %u", type, id);
 		return;
 	}
@@ -638,7 +749,7 @@ adopt_walk_packet(struct ssh *w, u_char type, int dir)
 			if (*plan == ADOPT_CHANNEL_SUBSYSTEM &&
 			    adopt_sftp_walk(&adopt_frames[plan - adopt_plan],
 			    data, len) != 0) {
-				error("revenant adopt: channel %u: logged sftp "
+				adopt_error("channel %u: logged sftp "
 				    "data out of step; ending the channel",
 				    ch->self);
 				*plan = ADOPT_CHANNEL_END;
@@ -718,7 +829,7 @@ adopt_walk_packets(struct ssh *w, const uint8_t *data, size_t len, int dir,
 		if (apply)
 			adopt_walk_packet(w, type, dir);
 	}
-	debug("revenant adopt: %s log: %zu packets in %zu of %zu bytes",
+	adopt_debug("%s log: %zu packets in %zu of %zu bytes",
 	    dir == RV_STATE_C2S ? "client" : "server", packets, consumed, len);
 	return consumed;
 }
@@ -978,7 +1089,7 @@ adopt_complete_packet(const struct adopt_walked *walked, const u_char *pre,
 	aadlen = authlen != 0 || mac.etm ? 4 : 0;
 	/* NOTE: a log that ends before the message type is not completed. */
 	if (prelen < 6) {
-		error("revenant adopt: the server log ends %zu bytes into a "
+		adopt_error("the server log ends %zu bytes into a "
 		    "packet, too early to complete it", prelen);
 		goto out;
 	}
@@ -990,7 +1101,7 @@ adopt_complete_packet(const struct adopt_walked *walked, const u_char *pre,
 	memcpy(wire, pre, prelen);
 	if ((r = adopt_crypt(d, iv, iv_len, walked->seqnr, head, wire,
 	    enclen, aadlen, authlen)) != 0) {
-		error("revenant adopt: decrypting the cut packet: %s",
+		adopt_error("decrypting the cut packet: %s",
 		    ssh_err(r));
 		goto out;
 	}
@@ -1001,7 +1112,7 @@ adopt_complete_packet(const struct adopt_walked *walked, const u_char *pre,
 	total = 4 + (size_t)plen;
 	if (plen > ADOPT_PACKET_MAX || padlen < 4 || padlen + 2 > plen ||
 	    (total - aadlen) % bs != 0 || prelen >= total + authlen + maclen) {
-		error("revenant adopt: the cut server packet has an invalid "
+		adopt_error("the cut server packet has an invalid "
 		    "length (%u, padding %u)", plen, padlen);
 		goto out;
 	}
@@ -1010,7 +1121,7 @@ adopt_complete_packet(const struct adopt_walked *walked, const u_char *pre,
 	plain = xcalloc(1, buflen);
 	memcpy(plain, head, known);
 	if ((lost = adopt_fill_payload(plain, total, known, padlen)) < 0) {
-		error("revenant adopt: the server log ends inside a message "
+		adopt_error("the server log ends inside a message "
 		    "of type %u that cannot be completed", plain[5]);
 		goto out;
 	}
@@ -1030,19 +1141,19 @@ adopt_complete_packet(const struct adopt_walked *walked, const u_char *pre,
 	    (int)total, wire + total, maclen)) != 0)
 		goto crypt_fail;
 	if (memcmp(wire, pre, prelen) != 0) {
-		error("revenant adopt: the completed server packet does not "
+		adopt_error("the completed server packet does not "
 		    "match the logged bytes");
 		goto out;
 	}
 	if ((packet = sshbuf_new()) == NULL ||
 	    (r = sshbuf_put(packet, wire, buflen)) != 0)
 		fatal_f("sshbuf_put");
-	logit("revenant adopt: completed a server packet (message %u, %s) "
+	adopt_logit("completed a server packet (message %u, %s) "
 	    "cut after %zu of %zu bytes; %zd bytes of channel data lost",
 	    plain[5], d->cipher, prelen, buflen, lost);
 	goto out;
  crypt_fail:
-	error("revenant adopt: encrypting the cut packet: %s", ssh_err(r));
+	adopt_error("encrypting the cut packet: %s", ssh_err(r));
  out:
 	if (mac_ready)
 		mac_clear(&mac);
@@ -1178,7 +1289,7 @@ adopt_build_state(struct ssh *ssh, char *hostkey_types)
 	sshbuf_free(c2s.newkeys);
 	sshbuf_free(s2c.newkeys);
 	sshbuf_free(s2c.rest);
-	verbose("revenant adopt: client packets continue at seqnr %u, "
+	adopt_verbose("client packets continue at seqnr %u, "
 	    "server packets at seqnr %u", c2s.seqnr, s2c.seqnr);
 	return m;
 }
@@ -1314,7 +1425,7 @@ adopt_set_termios(int fd, const struct rv_state_channel *ch)
 	if (!ch->has_termios)
 		return;
 	if (tcgetattr(fd, &tio) == -1) {
-		error("revenant adopt: tcgetattr: %s", strerror(errno));
+		adopt_error("tcgetattr: %s", strerror(errno));
 		return;
 	}
 	tio.c_iflag = ch->termios_iflag;
@@ -1326,7 +1437,7 @@ adopt_set_termios(int fd, const struct rv_state_channel *ch)
 	cfsetispeed(&tio, ch->termios_ispeed);
 	cfsetospeed(&tio, ch->termios_ospeed);
 	if (tcsetattr(fd, TCSANOW, &tio) == -1)
-		error("revenant adopt: tcsetattr: %s", strerror(errno));
+		adopt_error("tcsetattr: %s", strerror(errno));
 }
 
 /*
@@ -1348,7 +1459,7 @@ adopt_set_env(Session *s, const struct rv_state_channel *ch)
 				break;
 		}
 		if (k == options.num_accept_env) {
-			debug("revenant adopt: channel %u: variable %.100s "
+			adopt_debug("channel %u: variable %.100s "
 			    "not accepted here", ch->self, name);
 			continue;
 		}
@@ -1403,7 +1514,7 @@ adopt_resume_shell(struct ssh *ssh, Authctxt *authctxt,
 	if (session_adopt_shell(ssh, s) != 0)
 		fatal_f("channel %d: starting the shell failed", c->self);
 	adopt_keep_window = -1;
-	verbose("revenant adopt: channel %d: new shell on %s", c->self,
+	adopt_verbose("channel %d: new shell on %s", c->self,
 	    s->tty);
 }
 
@@ -1436,14 +1547,14 @@ adopt_channel_data(struct ssh *ssh, Channel *c, const u_char *data,
 	skip = 0;
 	if (f->hdr_len != 0 || f->body_left != 0) {
 		skip = adopt_sftp_frame_move(f, data, len, 1);
-		debug("revenant adopt: channel %d: dropped %zu bytes of an "
+		adopt_debug("channel %d: dropped %zu bytes of an "
 		    "sftp packet that began before the failure", c->self, skip);
 	}
 	/* Every packet start is checked: no torn request reaches the server. */
 	adopt_sftp_frame_move(f, data + skip, len - skip, 0);
 	if (!f->broken)
 		return skip;
-	error("revenant adopt: channel %d: client sftp data out of step "
+	adopt_error("channel %d: client sftp data out of step "
 	    "after the adoption; closing the new sftp-server's input",
 	    c->self);
 	chan_write_failed(ssh, c);
@@ -1472,7 +1583,7 @@ adopt_sftp_swallow(struct ssh *ssh, Channel *c, char *buf, int len)
 		return 0;
 	plen = PEEK_U32(sshbuf_ptr(reply));
 	if (plen > SFTP_MAX_MSG_LENGTH) {
-		error("revenant adopt: channel %d: the new sftp-server sent "
+		adopt_error("channel %d: the new sftp-server sent "
 		    "an invalid packet length %u", c->self, plen);
 		return -1;
 	}
@@ -1480,7 +1591,7 @@ adopt_sftp_swallow(struct ssh *ssh, Channel *c, char *buf, int len)
 	if (sshbuf_len(reply) < whole)
 		return 0;
 	if (sshbuf_ptr(reply)[4] != SSH2_FXP_VERSION) {
-		error("revenant adopt: channel %d: the new sftp-server "
+		adopt_error("channel %d: the new sftp-server "
 		    "replied to SSH_FXP_INIT with type %u, not "
 		    "SSH_FXP_VERSION", c->self, sshbuf_ptr(reply)[4]);
 		return -1;
@@ -1493,7 +1604,7 @@ adopt_sftp_swallow(struct ssh *ssh, Channel *c, char *buf, int len)
 	c->input_filter = NULL;
 	c->filter_ctx = NULL;
 	c->filter_cleanup = NULL;
-	debug("revenant adopt: channel %d: new sftp-server ready", c->self);
+	adopt_debug("channel %d: new sftp-server ready", c->self);
 	return 0;
 }
 
@@ -1549,7 +1660,7 @@ adopt_resume_subsystem(struct ssh *ssh, Authctxt *authctxt,
 		channel_register_filter(ssh, c->self, adopt_sftp_swallow,
 		    NULL, adopt_sftp_swallow_cleanup, reply);
 	}
-	verbose("revenant adopt: channel %d: new %.100s subsystem", c->self,
+	adopt_verbose("channel %d: new %.100s subsystem", c->self,
 	    ch->command);
 }
 
@@ -1572,7 +1683,7 @@ adopt_listen_again(struct ssh *ssh, Authctxt *authctxt,
 	    !auth_opts->permit_port_forwarding_flag ||
 	    (ch->listen_port < IPPORT_RESERVED &&
 	    authctxt->pw->pw_uid != 0)) {
-		logit("revenant adopt: remote forward of port %u not "
+		adopt_logit("remote forward of port %u not "
 		    "allowed here", ch->listen_port);
 		return;
 	}
@@ -1586,11 +1697,11 @@ adopt_listen_again(struct ssh *ssh, Authctxt *authctxt,
 	fwd.listen_port = (int)ch->listen_port;
 	if (!channel_setup_remote_fwd_listener(ssh, &fwd, &port,
 	    &options.fwd_opts)) {
-		error("revenant adopt: listening again on %.200s port %u "
+		adopt_error("listening again on %.200s port %u "
 		    "failed", fwd.listen_host, ch->listen_port);
 		return;
 	}
-	verbose("revenant adopt: listening again on %.200s port %u for the "
+	adopt_verbose("listening again on %.200s port %u for the "
 	    "client", fwd.listen_host, ch->listen_port);
 }
 
@@ -1614,7 +1725,7 @@ adopt_end_channel(struct ssh *ssh, const struct rv_state_channel *ch,
 	int r;
 
 	if ((flags & CHAN_CLOSE_SENT) && (flags & CHAN_CLOSE_RCVD)) {
-		verbose("revenant adopt: channel %u (%s) was closed",
+		adopt_verbose("channel %u (%s) was closed",
 		    ch->self, ch->ctype);
 		return;
 	}
@@ -1655,7 +1766,7 @@ adopt_end_channel(struct ssh *ssh, const struct rv_state_channel *ch,
 		c->ostate = CHAN_OUTPUT_CLOSED;
 	else
 		chan_write_failed(ssh, c);
-	verbose("revenant adopt: channel %d (%s) ended", c->self, ch->ctype);
+	adopt_verbose("channel %d (%s) ended", c->self, ch->ctype);
 }
 
 /*

@@ -21,9 +21,12 @@ good connection:
   connection past the newest checkpoint.
 
 The backup sshd logs each rejection on a line starting with `revenant
-adopt:` and replies 1 to the agent. The agent logs "not restored" for that
-client port, and `revenantctl migrate` reports "restore failed". The good connection shows the resume notice and runs commands on
-the backup.
+adopt: <client> port <p> -> <server> port <p>:` and replies 1 to the agent.
+For logs that start after the checkpoints it logs, at error level, each
+checkpoint's offsets and the log starts they fall before. The agent logs
+"not restored" for that client port, and `revenantctl migrate` reports
+"restore failed". The good connection shows the resume notice and runs
+commands on the backup.
 """
 
 import re
@@ -78,6 +81,29 @@ def migrate_lines(output, port):
             if re.search(rf":{port} > |:{port}\b", line)]
 
 
+def adopt_lines(log, lab, client_port, server_port):
+    """Return the backup sshd's `revenant adopt:` lines, whole, about the
+    connection from CLIENT_PORT to the service's SERVER_PORT."""
+    name = (f"revenant adopt: {lab.CLIENT_IP} port {client_port} -> "
+            f"{lab.SERVICE_IP} port {server_port}: ")
+    return [line for line in log.splitlines() if name in line]
+
+
+def check_uncovered(lines, direction):
+    """Assert that LINES report, at error level, checkpoint offsets of
+    DIRECTION before the log start; return how many checkpoints do."""
+    pattern = re.compile(rf"checkpoint (\d+): {direction} offset (\d+) is "
+                         rf"before the log start (\d+)$")
+    found = [(line, pattern.search(line)) for line in lines]
+    found = [(line, m) for line, m in found if m]
+    assert found, (direction, lines)
+    for line, m in found:
+        # sshd prefixes debug lines with "debugN:", errors with nothing.
+        assert "debug" not in line.split("revenant adopt:")[0], line
+        assert int(m.group(2)) < int(m.group(3)), line
+    return len(found)
+
+
 def test_material_rejected_by_backup_sshd(adopt_ready, test_user):
     """Wrong signer, another backup's recovery key and logs that start
     after the checkpoints: three connections rejected, one adopted."""
@@ -125,19 +151,36 @@ def test_material_rejected_by_backup_sshd(adopt_ready, test_user):
                              agent_log), agent_log
 
         log = setup.backup_log.read_text(errors="replace")
+        lab = setup.lab
+        # Every line names its connection, so each check below looks only
+        # at the lines of one connection.
+        signer_lines = adopt_lines(log, lab, signer_port, 22)
+        other_lines = adopt_lines(log, lab, other_port, OTHER_PORT)
+        old_lines = adopt_lines(log, lab, old_port, 22)
+        good_lines = adopt_lines(log, lab, good_port, 22)
         # Wrong signer: every checkpoint of that connection fails.
-        assert re.search(r"revenant adopt: checkpoint \d+: signature: "
-                         r"signature invalid", log), log[-4000:]
+        assert any(re.search(r"checkpoint \d+: signature: signature "
+                             r"invalid$", line) for line in signer_lines), \
+            signer_lines
         # Another backup's recovery key.
-        assert re.search(r"revenant adopt: checkpoint \d+: no recipient "
-                         r"for this recovery key", log), log[-4000:]
-        # Logs that start after the checkpoints (LogLevel DEBUG1).
-        assert re.search(r"revenant adopt: checkpoint \d+ not used", log), \
-            log[-4000:]
+        assert any(re.search(r"checkpoint \d+: no recipient for this "
+                             r"recovery key$", line)
+                   for line in other_lines), other_lines
+        # Logs that start after the checkpoints: each checkpoint of both
+        # directions is reported with its offset and the log start.
+        assert check_uncovered(old_lines, "c2s") == \
+            check_uncovered(old_lines, "s2c"), old_lines
         # Each of the three ends the adoption with the same summary line.
-        assert len(re.findall(r"revenant adopt: none of \d+ checkpoints is "
-                              r"valid and covered by the logs", log)) == 3, \
-            log[-4000:]
+        summary = re.compile(r"none of \d+ checkpoints is valid and covered "
+                             r"by the logs$")
+        for lines in (signer_lines, other_lines, old_lines):
+            assert sum(1 for line in lines if summary.search(line)) == 1, \
+                lines
+        assert not any(summary.search(line) for line in good_lines), \
+            good_lines
+        assert not any("log start" in line
+                       for line in signer_lines + other_lines), \
+            signer_lines + other_lines
         assert log.count("revenant: adopted connection of") == 1, log[-4000:]
 
         # The rejected sockets were dropped in repair mode: their clients

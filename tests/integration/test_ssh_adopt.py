@@ -530,7 +530,7 @@ def test_ssh_adopt_busy_sessions(adopt_lab):
         for bad in CLIENT_ERRORS:
             assert bad not in text, (name, text[-2000:])
     log = setup.backup_log.read_text(errors="replace")
-    completed = re.findall(r"revenant adopt: completed a server packet "
+    completed = re.findall(r"revenant adopt: [^\n]*?: completed a server packet "
                            r"\(message 9[45], ([a-z0-9@.-]+)\)", log)
     print("cut packets completed:", sorted(completed))
     assert completed, "no server log ended inside a packet"

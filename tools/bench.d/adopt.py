@@ -550,7 +550,7 @@ def notice_run(bench):
     if adopted:
         phases["agent adopted"] = adopted[0]
     for when, line in watcher.lines("sshd"):
-        if "revenant adopt: resuming from checkpoint" in line:
+        if re.search(r"revenant adopt: .*: resuming from checkpoint", line):
             phases.setdefault("sshd resuming", when - t0)
         if "revenant: adopted connection of" in line:
             phases.setdefault("sshd adopted", when - t0)
