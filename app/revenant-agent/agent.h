@@ -27,6 +27,8 @@
 #define RV_AGENT_SERVICES_MAX		16	/* per identity */
 #define RV_AGENT_SOCKET_PATH_MAX	107	/* bytes of sun_path, no NUL */
 #define RV_AGENT_IFNAME_MAX		15	/* IFNAMSIZ - 1 */
+/* Each adopt in flight uses a Unix socket here and a child in the service. */
+#define RV_AGENT_ADOPTS_IN_FLIGHT_MAX	256
 
 /* An appliance whose handoffs are accepted. */
 struct rv_agent_appliance {
@@ -54,6 +56,7 @@ struct rv_agent_limits {
 	uint32_t max_connections;	/* per handoff */
 	uint32_t io_timeout_ms;		/* per read or write on the network */
 	uint32_t service_timeout_ms;	/* per step on a service's socket */
+	uint32_t max_adopts_in_flight;	/* adopt messages awaiting an answer */
 };
 
 struct rv_agent_config {
@@ -112,14 +115,27 @@ int rv_agent_restore_conn(const struct rv_agent_identity *id,
     const struct rv_handoff_conn *c, int64_t received_ms, int *fd_out,
     int64_t *restore_us, struct rv_handoff_result *res);
 
+/* Returns the service of id that adopts connections to port, or NULL. */
+const struct rv_agent_service *rv_agent_find_service(
+    const struct rv_agent_identity *id, uint16_t port);
+
 /*
- * After the address moved: passes the socket fd (its unacknowledged bytes
- * already queued by rv_agent_restore_conn()) to c's service. Consumes fd.
- * Returns 0, or a negative errno value with res filled in.
+ * After the address moved: passes each restored socket fds[i] (-1: none)
+ * of handoff h to its service with the adopt message, up to
+ * limits.max_adopts_in_flight at a time, each reply awaited for
+ * limits.service_timeout_ms. Fills results[i], logs each outcome and
+ * consumes every socket. Returns the number adopted.
  */
-int rv_agent_release_conn(const struct rv_agent *agent,
-    const struct rv_agent_identity *id, const struct rv_handoff_conn *c,
-    int fd, int64_t restore_us, struct rv_handoff_result *res);
+size_t rv_agent_release_all(const struct rv_agent *agent,
+    const struct rv_agent_identity *id, const struct rv_handoff *h,
+    int64_t received_ms, int *fds, const int64_t *restore_us,
+    struct rv_handoff_result *results);
+
+/* Logs the outcome res of connection c of handoff h, received at
+ * received_ms (rv_agent_now_ms()). */
+void rv_agent_log_result(const struct rv_handoff *h,
+    const struct rv_handoff_conn *c, const struct rv_handoff_result *res,
+    int64_t received_ms);
 
 /* Closes a restored socket without sending FIN or RST. */
 void rv_agent_drop_conn(int fd);

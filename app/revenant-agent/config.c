@@ -126,6 +126,7 @@ static const struct rv_yaml_field limits_fields[] = {
 	LIMITS_UINT(max_connections, 1, RV_HANDOFF_MAX_CONNECTIONS, 1024),
 	LIMITS_UINT(io_timeout_ms, 100, 600000, 10000),
 	LIMITS_UINT(service_timeout_ms, 10, 60000, 2000),
+	LIMITS_UINT(max_adopts_in_flight, 1, RV_AGENT_ADOPTS_IN_FLIGHT_MAX, 32),
 	{ 0 },
 };
 
@@ -295,10 +296,10 @@ rv_agent_config_log(const struct rv_agent_config *cfg)
 	    rv_endpoint_format(&cfg->listen, ep, sizeof(ep)),
 	    rv_log_level_name(cfg->log_level));
 	rv_info("config: limits: max_message %s, max_connections %u, "
-	    "io_timeout %u ms, service_timeout %u ms",
+	    "io_timeout %u ms, service_timeout %u ms, max_adopts_in_flight %u",
 	    rv_yaml_format_size(cfg->limits.max_message, size, sizeof(size)),
 	    cfg->limits.max_connections, cfg->limits.io_timeout_ms,
-	    cfg->limits.service_timeout_ms);
+	    cfg->limits.service_timeout_ms, cfg->limits.max_adopts_in_flight);
 	for (i = 0; i < cfg->appliance_count; i++)
 		rv_info("config: appliance %s: key accepted",
 		    cfg->appliances[i].name);

@@ -1,29 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/*
- * One connection of a handoff: the TCP_REPAIR restore and the pass to the
- * adopting service. The adopt message is described in
- * docs/handoff-protocol.md ("Adopt message").
- */
+/* One connection of a handoff: its TCP_REPAIR restore. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "tcp_repair.h"
-
-#define ADOPT_MAGIC		"RVAD"
-#define ADOPT_VERSION		1
-#define ADOPT_HEADER_LEN	16
-#define ADOPT_FIXED_LEN		(16 + 2 + 16 + 2 + 8 + 4 + 8 + 4 + 4)
 
 int64_t
 rv_agent_now_ms(void)
@@ -103,153 +92,6 @@ fill_restore(const struct rv_handoff_conn *c, int64_t received_ms,
 	r->recv_queue_len = c->recv_queue_len;
 }
 
-static const struct rv_agent_service *
-find_service(const struct rv_agent_identity *id, uint16_t port)
-{
-	size_t i;
-
-	for (i = 0; i < id->service_count; i++) {
-		if (id->services[i].port == port)
-			return &id->services[i];
-	}
-	return NULL;
-}
-
-static void
-put_be(uint8_t *p, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-/* The fixed part of the adopt body: the 4-tuple and the log lengths. */
-static void
-adopt_fixed(const struct rv_handoff_conn *c, uint8_t out[ADOPT_FIXED_LEN])
-{
-	uint8_t *p = out;
-
-	memcpy(p, c->server.addr.bytes, 16);
-	put_be(p + 16, c->server.port, 2);
-	memcpy(p + 18, c->client.addr.bytes, 16);
-	put_be(p + 34, c->client.port, 2);
-	p += 36;
-	put_be(p, c->c2s.offset, 8);
-	put_be(p + 8, c->c2s.len, 4);
-	put_be(p + 12, c->s2c.offset, 8);
-	put_be(p + 20, c->s2c.len, 4);
-	put_be(p + 24, c->material_len, 4);
-}
-
-static int
-service_connect(const char *path, int timeout_ms)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	int fd;
-
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	/* The timeouts bound every later send and recv on this socket. */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	return fd;
-}
-
-static int
-send_header(int usock, int tcp_fd, const uint8_t *hdr)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { (void *)hdr, ADOPT_HEADER_LEN };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	ssize_t n;
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &tcp_fd, sizeof(int));
-	do {
-		n = sendmsg(usock, &msg, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == ADOPT_HEADER_LEN ? 0 : -EIO;
-}
-
-static int
-send_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Sends the socket and the adopt message, then waits for the service's
- * one-byte answer: 0 when it took the connection.
- */
-static int
-pass_to_service(const char *path, int timeout_ms, int tcp_fd,
-    const struct rv_handoff_conn *c)
-{
-	uint8_t hdr[ADOPT_HEADER_LEN] = ADOPT_MAGIC, fixed[ADOPT_FIXED_LEN];
-	uint8_t answer;
-	uint64_t body = ADOPT_FIXED_LEN + (uint64_t)c->c2s.len + c->s2c.len +
-	    c->material_len;
-	ssize_t n;
-	int usock, rc;
-
-	if (body > UINT32_MAX)
-		return -E2BIG;
-	hdr[4] = ADOPT_VERSION;
-	hdr[5] = c->server.addr.family;
-	put_be(hdr + 8, body, 4);
-	adopt_fixed(c, fixed);
-	if ((usock = service_connect(path, timeout_ms)) < 0)
-		return usock;
-	if ((rc = send_header(usock, tcp_fd, hdr)) != 0 ||
-	    (rc = send_all(usock, fixed, sizeof(fixed))) != 0 ||
-	    (rc = send_all(usock, c->c2s.data, c->c2s.len)) != 0 ||
-	    (rc = send_all(usock, c->s2c.data, c->s2c.len)) != 0 ||
-	    (rc = send_all(usock, c->material, c->material_len)) != 0)
-		goto out;
-	do {
-		n = recv(usock, &answer, 1, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
-	else if (n == 0)
-		rc = -ECONNRESET;
-	else
-		rc = answer == 0 ? 0 : -EREMOTEIO;
- out:
-	close(usock);
-	return rc;
-}
-
 /* Drops a restored socket without a FIN or RST: in repair mode close()
  * sends nothing, so the client sees silence rather than a reset. */
 static void
@@ -273,7 +115,7 @@ rv_agent_restore_conn(const struct rv_agent_identity *id,
 
 	*fd_out = -1;
 	res->status = RV_HANDOFF_FAILED;
-	if (find_service(id, c->server.port) == NULL) {
+	if (rv_agent_find_service(id, c->server.port) == NULL) {
 		snprintf(res->reason, sizeof(res->reason), "no service for "
 		    "port %u", c->server.port);
 		return -ENOENT;
@@ -289,41 +131,6 @@ rv_agent_restore_conn(const struct rv_agent_identity *id,
 		return rc;
 	}
 	*restore_us = now_us() - t0;
-	res->status = RV_HANDOFF_RESTORED;
-	res->reason[0] = '\0';
-	return 0;
-}
-
-int
-rv_agent_release_conn(const struct rv_agent *agent,
-    const struct rv_agent_identity *id, const struct rv_handoff_conn *c,
-    int fd, int64_t restore_us, struct rv_handoff_result *res)
-{
-	const struct rv_agent_service *svc = find_service(id, c->server.port);
-	char client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
-	int64_t t1;
-	int rc;
-
-	res->status = RV_HANDOFF_FAILED;
-	t1 = now_us();
-	rc = pass_to_service(svc->socket,
-	    (int)agent->cfg->limits.service_timeout_ms, fd, c);
-	/* Read by tools/bench migrate: the two steps of one connection. */
-	rv_debug("flow %s > %s: socket restored in %lld us, passed to the "
-	    "service in %lld us", rv_endpoint_format(&c->client, client,
-	    sizeof(client)), rv_endpoint_format(&c->server, server,
-	    sizeof(server)), (long long)restore_us,
-	    (long long)(now_us() - t1));
-	if (rc != 0) {
-		snprintf(res->reason, sizeof(res->reason), "service %s: %s",
-		    svc->socket, rc == -EREMOTEIO ?
-		    "rejected the connection (its log has the reason)" :
-		    strerror(-rc));
-		drop_silently(fd);
-		return rc;
-	}
-	/* The service has its own descriptor of the socket now. */
-	close(fd);
 	res->status = RV_HANDOFF_RESTORED;
 	res->reason[0] = '\0';
 	return 0;

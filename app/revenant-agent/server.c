@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -25,26 +26,6 @@ send_reject(const struct rv_agent *agent, int fd, const char *peer,
 	if (rc != 0)
 		rv_debug("appliance %s: reject not sent: %s", peer,
 		    rv_handoff_strerror(rc));
-}
-
-static void
-log_conn_result(const struct rv_handoff *h, const struct rv_handoff_conn *c,
-    const struct rv_handoff_result *res, int64_t started_ms)
-{
-	char client[RV_ENDPOINT_STRLEN], server[RV_ENDPOINT_STRLEN];
-
-	rv_endpoint_format(&c->client, client, sizeof(client));
-	rv_endpoint_format(&c->server, server, sizeof(server));
-	if (res->status == RV_HANDOFF_RESTORED)
-		rv_info("flow %s > %s: restored and adopted in %lld ms "
-		    "(handoff %llu; %zu client bytes queued, %zu server bytes "
-		    "sent again)", client, server,
-		    (long long)(rv_agent_now_ms() - started_ms),
-		    (unsigned long long)h->id, c->recv_queue_len,
-		    c->unacked_len);
-	else
-		rv_err("flow %s > %s: not restored: %s (handoff %llu)",
-		    client, server, res->reason, (unsigned long long)h->id);
 }
 
 /* Adds the address, then announces it: the restored sockets may send at
@@ -98,7 +79,7 @@ run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
 	for (i = 0; i < h->conn_count; i++)
 		if (rv_agent_restore_conn(id, &h->conns[i], received_ms,
 		    &fds[i], &restore_us[i], &results[i]) != 0)
-			log_conn_result(h, &h->conns[i], &results[i],
+			rv_agent_log_result(h, &h->conns[i], &results[i],
 			    received_ms);
 	if (add_identity_address(id, h, why, sizeof(why)) != 0) {
 		/* Nothing may reply to the clients from here: the sockets go
@@ -114,14 +95,8 @@ run_handoff(const struct rv_agent *agent, const struct rv_handoff *h,
 		}
 		goto out;
 	}
-	for (i = 0; i < h->conn_count; i++) {
-		if (fds[i] < 0)
-			continue;
-		if (rv_agent_release_conn(agent, id, &h->conns[i], fds[i],
-		    restore_us[i], &results[i]) == 0)
-			restored++;
-		log_conn_result(h, &h->conns[i], &results[i], received_ms);
-	}
+	restored = rv_agent_release_all(agent, id, h, received_ms, fds, restore_us,
+	    results);
 	rv_info("identity %s: added to %s/%u, %zu of %zu connections "
 	    "restored", addr, id->interface, id->prefix_len, restored,
 	    h->conn_count);

@@ -83,6 +83,66 @@ except OSError as err:
 print(json.dumps(res), flush=True)
 """
 
+# CLIENT's protocol on COUNT connections at once, a line on each every
+# 50 ms. Prints "connected PORT..." and, at the end, a JSON list of results.
+MULTI_CLIENT = r"""
+import json, select, socket, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = [socket.create_connection((host, port), timeout=5)
+         for _ in range(count)]
+print("connected", *[s.getsockname()[1] for s in socks], flush=True)
+state = {}
+for s in socks:
+    s.setblocking(False)
+    state[s] = {"error": None, "ticks": [], "echoes": [], "sent": 0,
+                "eof": False, "port": s.getsockname()[1]}
+pending = {s: b"" for s in socks}
+inbuf = {s: b"" for s in socks}
+shut, live = set(), set(socks)
+sending, next_send = True, time.monotonic()
+deadline = time.monotonic() + 60
+while live and time.monotonic() < deadline:
+    r, _, _ = select.select(list(live) + [sys.stdin], [], [], 0.01)
+    if sys.stdin in r and sys.stdin.readline().strip() == "finish":
+        sending = False
+    now = time.monotonic()
+    send_line = sending and now >= next_send
+    if send_line:
+        next_send = now + 0.050
+    for s in list(live):
+        res = state[s]
+        try:
+            if send_line:
+                res["sent"] += 1
+                pending[s] += b"c%06d\n" % res["sent"]
+            if pending[s]:
+                try:
+                    pending[s] = pending[s][s.send(pending[s]):]
+                except BlockingIOError:
+                    pass
+            if s in r:
+                data = s.recv(65536)
+                if not data:
+                    res["eof"] = True
+                    live.discard(s)
+                    continue
+                inbuf[s] += data
+                *lines, inbuf[s] = inbuf[s].split(b"\n")
+                for line in lines:
+                    if line.startswith(b"tick "):
+                        res["ticks"].append(int(line[5:]))
+                    else:
+                        res["echoes"].append(line.decode())
+            if (not sending and s not in shut and not pending[s]
+                    and len(res["echoes"]) >= res["sent"]):
+                s.shutdown(socket.SHUT_WR)
+                shut.add(s)
+        except OSError as err:
+            res["error"] = repr(err)
+            live.discard(s)
+print(json.dumps([state[s] for s in socks]), flush=True)
+"""
+
 
 def tool(name):
     path = build_dir() / "app" / "revenant-agent" / name
@@ -136,7 +196,7 @@ class Takeover:
                               check=True, capture_output=True,
                               text=True).stdout.strip()
 
-    def start_agent(self):
+    def start_agent(self, max_adopts_in_flight=None):
         config = {
             "listen": f"{self.lab.MGMT_BACKUP_IP}:{AGENT_PORT}",
             "log_level": "debug",
@@ -152,6 +212,8 @@ class Takeover:
             "limits": {"max_message": "16MiB", "max_connections": 64,
                        "io_timeout_ms": 2000},
         }
+        if max_adopts_in_flight is not None:
+            config["limits"]["max_adopts_in_flight"] = max_adopts_in_flight
         path = self.tmp / "agent.yaml"
         path.write_text(yaml.safe_dump(config))
         self.agent = self.lab.popen("backup", [tool("revenant-agent"), "-f",
@@ -176,19 +238,27 @@ class Takeover:
         return proc.returncode, proc.stdout
 
     def freeze(self, control):
-        """Dump the primary's connections; return the connection entry."""
+        """Dump the primary's one connection and return its entry."""
+        return self.freeze_all(control, 1)[0]
+
+    def freeze_all(self, control, count):
+        """Dump the primary's count connections and return their entries."""
         out = self.tmp
         with socket.socket(socket.AF_UNIX) as ctl:
             ctl.settimeout(10)
             ctl.connect(str(control))
             ctl.sendall(f"freeze {out}".encode())
-            assert ctl.recv(100).decode().split() == ["frozen", "1"]
-        conn = yaml.safe_load((out / "conn-0.yaml").read_text())
-        dumped_at_ms = conn.pop("dumped_at_ms")
-        conn["server_ts_age_ms"] = max(0, int(time.time() * 1000) - dumped_at_ms)
-        conn["c2s_file"] = str(out / "conn-0.c2s")
-        conn["s2c_file"] = str(out / "conn-0.s2c")
-        return conn
+            assert ctl.recv(100).decode().split() == ["frozen", str(count)]
+        conns = []
+        for k in range(count):
+            conn = yaml.safe_load((out / f"conn-{k}.yaml").read_text())
+            dumped_at_ms = conn.pop("dumped_at_ms")
+            conn["server_ts_age_ms"] = max(
+                0, int(time.time() * 1000) - dumped_at_ms)
+            conn["c2s_file"] = str(out / f"conn-{k}.c2s")
+            conn["s2c_file"] = str(out / f"conn-{k}.s2c")
+            conns.append(conn)
+        return conns
 
     def description(self, name, conns, handoff_id=1):
         path = self.tmp / f"{name}.yaml"
@@ -323,6 +393,69 @@ def test_takeover_continues_client(root_lab):
     assert f"identity {lab.SERVICE_IP}: added to {lab.BACKUP_IF}/24" in log
 
 
+def test_takeover_many_connections_at_once(root_lab):
+    """Twenty connections in one handoff, passed to the service with at
+    most eight adopt messages in flight, all continue, and a connection
+    that fails in their midst keeps its place in the result."""
+    lab = root_lab
+    count, broken_index = 20, 7
+    t = Takeover(lab)
+    t.start_service("backup", "--adopt", t.tmp / "adopt.sock")
+    t.start_agent(max_adopts_in_flight=8)
+    control = t.tmp / "primary.ctl"
+    t.start_service("primary", "--listen", f"{lab.SERVICE_IP}:{PORT}",
+                    "--control", control)
+    capture = lab.capture("client", lab.CLIENT_IF, "client")
+    client = lab.popen("client", [PYTHON, "-c", MULTI_CLIENT, lab.SERVICE_IP,
+                                  str(PORT), str(count)],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       text=True)
+    client_ports = wait_line(client.stdout, "connected")[1:]
+    assert len(client_ports) == count
+    time.sleep(0.5)
+
+    lab.port_down("primary")
+    time.sleep(0.3)
+    conns = t.freeze_all(control, count)
+    frozen_ticks = {}
+    for conn in conns:
+        port = conn["client"].rpartition(":")[2]
+        frozen_ticks[port] = open(conn["s2c_file"], "rb").read().count(
+            b"tick ")
+    broken = dict(dummy_connection(lab), server=f"{lab.SERVICE_IP}:5999")
+    conns.insert(broken_index, broken)
+    handoff = t.description("many", conns, handoff_id=43)
+    status, out = t.send(handoff)
+    expected = [f"result {i} restored" for i in range(count + 1)]
+    expected[broken_index] = (f"result {broken_index} failed: no service "
+                              "for port 5999")
+    assert out.strip().splitlines() == expected, t.agent_log.read_text()
+    assert status == 1, out
+    lab.exec("client", ["ip", "neigh", "replace", lab.SERVICE_IP, "lladdr",
+                        lab.BACKUP_MAC, "dev", lab.CLIENT_IF, "nud",
+                        "reachable"])
+
+    time.sleep(3.0)
+    client.stdin.write("finish\n")
+    client.stdin.flush()
+    out, _ = client.communicate(timeout=60)
+    results = json.loads(out.strip().splitlines()[-1])
+    capture.stop()
+    assert sorted(str(r["port"]) for r in results) == sorted(client_ports)
+    for result in results:
+        port = str(result["port"])
+        assert port in frozen_ticks, f"connection {port} was not frozen"
+        check_client(result, frozen_ticks[port])
+    assert capture.count("tcp.flags.reset == 1") == 0
+
+    log = t.agent_log.read_text()
+    assert log.count("restored and adopted in") == count, log
+    assert "max_adopts_in_flight 8" in log
+    assert (f"identity {lab.SERVICE_IP}: added to {lab.BACKUP_IF}/24, "
+            f"{count} of {count + 1} connections restored") in log
+    assert t.agent.poll() is None
+
+
 def test_agent_rejects_invalid_config(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("listen: 203.0.113.3:7700\n"
@@ -334,7 +467,8 @@ def test_agent_rejects_invalid_config(tmp_path):
                    "    interface: eth0\n"
                    "    prefix_len: 33\n"
                    "    services: [{port: 5000, socket: relative.sock}]\n"
-                   "limits: {max_connections: 0, colour: blue}\n")
+                   "limits: {max_connections: 0, max_adopts_in_flight: 0,"
+                   " colour: blue}\n")
     proc = subprocess.run([tool("revenant-agent"), "-t", "-f", bad],
                           capture_output=True, text=True)
     assert proc.returncode == 1
@@ -343,4 +477,5 @@ def test_agent_rejects_invalid_config(tmp_path):
     assert f"{bad}:8:17: identities[0].prefix_len:" in err, err
     assert "identities[0].services[0].socket" in err, err
     assert "limits.max_connections" in err, err
+    assert "limits.max_adopts_in_flight" in err, err
     assert "limits.colour" in err, err
