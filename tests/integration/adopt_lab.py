@@ -24,22 +24,21 @@ import re
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import Lab
-from test_agent import tool, wait_log
 from test_ssh_adopt import (AGENT_PORT, CIPHERS, CLIENT_ERRORS, EXPORT_IP,  # noqa: F401
                             EXPORT_MAC, EXPORT_PORT, KEYGEN, NEWKEYS_IN,
                             SSH_KEYGEN, SSHD, AdoptAppliance, AdoptLab, Keys,
-                            expect_resumed, migrate, run_marked, sshd_config,
-                            start_sshd, test_user, wait_count)
+                            appliance_key, backup_lines, expect_resumed,
+                            export_neighbour, migrate, new_keys, primary_lines,
+                            require_adopt_lab, run_marked, sshd_config,
+                            start_agent, start_sshd, test_user, wait_count)
 
 # The notice the backup's sshd prints before the new shell of an adopted
 # pty session.
@@ -143,12 +142,7 @@ def wait_notice(child, log, timeout):
 @pytest.fixture
 def adopt_ready():
     """Skip without root; fail when a binary of the lab is not built."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root for namespaces, DPDK and TCP_REPAIR")
-    if not SSHD.exists():
-        pytest.fail(f"{SSHD} missing: run ssh-patch/build")
-    if not KEYGEN.exists():
-        pytest.fail(f"{KEYGEN} missing: build the meson target revenant-keygen")
+    require_adopt_lab()
 
 
 @contextlib.contextmanager
@@ -240,13 +234,8 @@ class MultiAdoptLab(AdoptLab):
 
     def _start_primary(self, extra, index):
         keys = self.keys
-        recovery = extra.recovery_pub or keys.dir / "recovery.pub"
-        config = sshd_config(keys, f"primary{index}", [
-            f"ListenAddress {self.lab.SERVICE_IP}:{extra.port}",
-            "RevenantCheckpoints yes",
-            f"RevenantExportAddress {EXPORT_IP}:{EXPORT_PORT}",
-            f"RevenantRecoveryKeys {recovery}",
-        ] + extra.extra)
+        config = sshd_config(keys, f"primary{index}", primary_lines(
+            keys, f"{self.lab.SERVICE_IP}:{extra.port}", extra.recovery_pub) + extra.extra)
         if extra.host_key is not None:
             text = config.read_text().replace(f"HostKey {keys.host}\n",
                                               f"HostKey {extra.host_key}\n")
@@ -258,9 +247,7 @@ class MultiAdoptLab(AdoptLab):
     def start(self):
         lab = self.lab
         tmp = self.tmp
-        keys_dir = Path(tempfile.mkdtemp(prefix="rv-adopt-keys-"))
-        shutil.rmtree(keys_dir)
-        self.keys = keys = Keys(keys_dir)
+        self.keys = keys = new_keys()
         self._extra_keys()
         for extra in self.primaries:
             if extra.host_key == "other":
@@ -269,28 +256,18 @@ class MultiAdoptLab(AdoptLab):
                 extra.recovery_pub = Path(str(self.other_recovery) + ".pub")
         self.known_hosts = self._known_hosts()
 
-        key = tmp / "appliance.pem"
-        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
-                        "-out", str(key)], check=True, capture_output=True)
-        os.chmod(key, 0o600)
-        lab.exec("primary", ["ip", "neigh", "replace", EXPORT_IP, "lladdr",
-                             EXPORT_MAC, "dev", lab.PRIMARY_IF, "nud",
-                             "permanent"])
-        start_sshd(lab, "primary", sshd_config(keys, "primary", [
-            f"ListenAddress {lab.SERVICE_IP}:22",
-            "RevenantCheckpoints yes",
-            f"RevenantExportAddress {EXPORT_IP}:{EXPORT_PORT}",
-            f"RevenantRecoveryKeys {keys.dir / 'recovery.pub'}",
-        ] + self.primary_extra), self.primary_log)
+        key = appliance_key(tmp)
+        export_neighbour(lab)
+        start_sshd(lab, "primary", sshd_config(
+            keys, "primary", primary_lines(keys, f"{lab.SERVICE_IP}:22")
+            + self.primary_extra), self.primary_log)
         self.extra_logs = [self._start_primary(extra, i + 1)
                            for i, extra in enumerate(self.primaries)]
 
         adopt_socket = tmp / "adopt.sock"
-        start_sshd(lab, "backup", sshd_config(keys, "backup", [
-            "ListenAddress 0.0.0.0:22",
-            f"RevenantAdoptSocket {adopt_socket}",
-            f"RevenantRecoveryKey {keys.recovery}",
-        ]), self.backup_log)
+        start_sshd(lab, "backup", sshd_config(keys, "backup",
+                                              backup_lines(keys, adopt_socket)),
+                   self.backup_log)
         service_socket = adopt_socket
         if self.use_proxy:
             self.proxy = TamperProxy(tmp / "proxy.sock", adopt_socket)
@@ -346,35 +323,7 @@ def start_agent_ports(lab, tmp, key, adopt_socket, ports):
 
     Returns the path of the agent's log.
     """
-    send_tool = tool("handoff-send")
-    public = subprocess.run([str(send_tool), "pubkey", str(key), "lab"],
-                            check=True, capture_output=True,
-                            text=True).stdout.strip()
-
-    def services():
-        # A new list each time: yaml would write a shared one as an alias,
-        # which the agent's parser rejects.
-        return [{"port": port, "socket": str(adopt_socket)} for port in ports]
-
-    config = {
-        "listen": f"{lab.MGMT_BACKUP_IP}:{AGENT_PORT}",
-        "log_level": "debug",
-        "appliances": [{"name": "lab", "public_key": public}],
-        "identities": [
-            {"address": lab.SERVICE_IP, "interface": lab.BACKUP_IF,
-             "prefix_len": 24, "services": services()},
-            {"address": lab.SERVICE_IP6, "interface": lab.BACKUP_IF,
-             "prefix_len": 64, "services": services()},
-        ],
-    }
-    path = tmp / "agent.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = tmp / "agent.log"
-    with open(log, "w") as stream:
-        lab.popen("backup", [tool("revenant-agent"), "-f", path],
-                  stdout=subprocess.DEVNULL, stderr=stream)
-    wait_log(log, "waiting for handoffs")
-    return log
+    return start_agent(lab, tmp, key, adopt_socket, ports)
 
 
 # Material tampering, one function per kind of bad material. Each takes

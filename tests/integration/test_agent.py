@@ -298,6 +298,24 @@ def send_bad_handoffs(t, dummy):
             "no handoff read: over a size or count limit"]
 
 
+def client_to_backup(lab):
+    """Point the client's neighbour entry for the service address at the backup."""
+    lab.exec("client", ["ip", "neigh", "replace", lab.SERVICE_IP, "lladdr",
+                        lab.BACKUP_MAC, "dev", lab.CLIENT_IF, "nud",
+                        "reachable"])
+
+
+def finish_client(client, timeout=30):
+    """Tell the CLIENT program to finish; return the JSON result it prints last.
+
+    TIMEOUT is in seconds.
+    """
+    client.stdin.write("finish\n")
+    client.stdin.flush()
+    out, _ = client.communicate(timeout=timeout)
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def check_client(result, frozen_ticks):
     assert result["error"] is None
     assert result["eof"], "the service did not close its side cleanly"
@@ -356,16 +374,11 @@ def test_takeover_continues_client(root_lab):
     lines = out.strip().splitlines()
     assert lines == ["result 0 failed: no service for port 5999",
                      "result 1 restored"], t.agent_log.read_text()
-    lab.exec("client", ["ip", "neigh", "replace", lab.SERVICE_IP, "lladdr",
-                        lab.BACKUP_MAC, "dev", lab.CLIENT_IF, "nud",
-                        "reachable"])
+    client_to_backup(lab)
 
     # The client carries on until its retransmissions have gone through.
     time.sleep(3.0)
-    client.stdin.write("finish\n")
-    client.stdin.flush()
-    out, _ = client.communicate(timeout=30)
-    result = json.loads(out.strip().splitlines()[-1])
+    result = finish_client(client)
     capture.stop()
     check_client(result, frozen_ticks)
 
@@ -431,15 +444,10 @@ def test_takeover_many_connections_at_once(root_lab):
                               "for port 5999")
     assert out.strip().splitlines() == expected, t.agent_log.read_text()
     assert status == 1, out
-    lab.exec("client", ["ip", "neigh", "replace", lab.SERVICE_IP, "lladdr",
-                        lab.BACKUP_MAC, "dev", lab.CLIENT_IF, "nud",
-                        "reachable"])
+    client_to_backup(lab)
 
     time.sleep(3.0)
-    client.stdin.write("finish\n")
-    client.stdin.flush()
-    out, _ = client.communicate(timeout=60)
-    results = json.loads(out.strip().splitlines()[-1])
+    results = finish_client(client, timeout=60)
     capture.stop()
     assert sorted(str(r["port"]) for r in results) == sorted(client_ports)
     for result in results:

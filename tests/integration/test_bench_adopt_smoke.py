@@ -10,16 +10,14 @@ which is what this test checks, not the speed. It needs build/ssh from
 ssh-patch/build.
 """
 
-import os
 import re
-import subprocess
 
 import pytest
 
+from bench_smoke import assert_rows, needs_root, run_quick
 from lab import REPO_ROOT
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="tools/bench needs root (namespaces, hugepages)")
+pytestmark = needs_root
 
 SESSION_ROWS = ("| sessions adopted / refused / lost | 10 / 0 / 0 |",
                 "| revenantctl: moved / not recoverable / failed | 10 / 0 / 0 |",
@@ -35,20 +33,10 @@ NOTICE_ROWS = ("| revenantd: fence done (primary's switch port down) |",
 def test_bench_adopt_quick(build_path):
     if not (REPO_ROOT / "build" / "ssh" / "sshd").exists():
         pytest.fail("build/ssh/sshd missing: run ssh-patch/build")
-    benchmarks = REPO_ROOT / "BENCHMARKS.md"
-    before = benchmarks.read_text() if benchmarks.exists() else None
-    env = dict(os.environ, REVENANT_BUILD_DIR=str(build_path))
-
-    proc = subprocess.run([str(REPO_ROOT / "tools" / "bench"), "adopt", "--quick"],
-                          capture_output=True, text=True, timeout=180, env=env,
-                          stdin=subprocess.DEVNULL)
-
-    assert proc.returncode == 0, f"tools/bench adopt --quick failed:\n{proc.stderr[-3000:]}"
-    out = proc.stdout
+    out = run_quick("adopt", build_path, timeout=180)
     assert "### 10 idle sessions in one migration" in out
     assert "### Command to notice line, one session, 3 runs" in out
-    for row in SESSION_ROWS + NOTICE_ROWS:
-        assert row in out, f"{row!r} missing from the output:\n{out}"
+    assert_rows(out, SESSION_ROWS + NOTICE_ROWS)
     notice = re.search(r"\| command to the notice line at the client \| ([\d,]+) \|", out)
     assert notice, out
     assert int(notice.group(1).replace(",", "")) > 0, out
@@ -56,5 +44,3 @@ def test_bench_adopt_quick(build_path):
                      out)
     assert last, out
     assert int(last.group(1).replace(",", "")) > 0, out
-    after = benchmarks.read_text() if benchmarks.exists() else None
-    assert after == before, "--quick must not write BENCHMARKS.md"

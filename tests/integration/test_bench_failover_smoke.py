@@ -11,16 +11,11 @@ patched sshd (ssh-patch/build) and /usr/sbin/keepalived (apt-get install
 keepalived), which the benchmark installs when missing.
 """
 
-import os
 import re
-import subprocess
 
-import pytest
+from bench_smoke import assert_rows, needs_root, run_quick
 
-from lab import REPO_ROOT
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="tools/bench needs root (namespaces, hugepages)")
+pytestmark = needs_root
 
 REVENANT_ROWS = ("| crash to the client's first byte from the backup |",
                  "| crash to \"suspect -> failed\" (detection) |",
@@ -30,20 +25,10 @@ KEEPALIVED_ROWS = ("| crash to the address on the backup |",
 
 
 def test_bench_failover_quick(build_path):
-    benchmarks = REPO_ROOT / "BENCHMARKS.md"
-    before = benchmarks.read_text() if benchmarks.exists() else None
-    env = dict(os.environ, REVENANT_BUILD_DIR=str(build_path))
-
-    proc = subprocess.run([str(REPO_ROOT / "tools" / "bench"), "failover", "--quick"],
-                          capture_output=True, text=True, timeout=300, env=env,
-                          stdin=subprocess.DEVNULL)
-
-    assert proc.returncode == 0, f"tools/bench failover --quick failed:\n{proc.stderr[-3000:]}"
-    out = proc.stdout
+    out = run_quick("failover", build_path, timeout=300)
     assert "### revenant: crash to first byte from the backup, 3 runs" in out
     assert re.search(r"### keepalived \S+ beside it, 1 runs", out), out
-    for row in REVENANT_ROWS + KEEPALIVED_ROWS:
-        assert row in out, f"{row!r} missing from the output:\n{out}"
+    assert_rows(out, REVENANT_ROWS + KEEPALIVED_ROWS)
     first = re.search(r"\| crash to the client's first byte from the backup \| "
                       r"([\d,]+) \|", out)
     assert first and int(first.group(1).replace(",", "")) > 0, out
@@ -52,5 +37,3 @@ def test_bench_failover_quick(build_path):
     assert "The workload is the chain of" in out, out
     assert "Side by side in this run (revenant: ssh workload" in out, out
     assert "- run 1: address moved in" in out
-    after = benchmarks.read_text() if benchmarks.exists() else None
-    assert after == before, "--quick must not write BENCHMARKS.md"

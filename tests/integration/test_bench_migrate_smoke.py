@@ -8,16 +8,11 @@ not moved or not resumed, ticks lost, no gratuitous ARP seen), which is
 what this test checks, not the speed.
 """
 
-import os
 import re
-import subprocess
 
-import pytest
+from bench_smoke import assert_rows, needs_root, run_quick
 
-from lab import REPO_ROOT
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="tools/bench needs root (namespaces, hugepages)")
+pytestmark = needs_root
 
 ROWS_MANY = ("| connections migrated (moved / not recoverable / failed) | 20 / 0 / 0 |",
              "| command to last connection resumed |",
@@ -27,21 +22,9 @@ ROWS_STALL = ("| gratuitous ARP to first byte from the backup",
 
 
 def test_bench_migrate_quick(build_path):
-    benchmarks = REPO_ROOT / "BENCHMARKS.md"
-    before = benchmarks.read_text() if benchmarks.exists() else None
-    env = dict(os.environ, REVENANT_BUILD_DIR=str(build_path))
-
-    proc = subprocess.run([str(REPO_ROOT / "tools" / "bench"), "migrate", "--quick"],
-                          capture_output=True, text=True, timeout=90, env=env,
-                          stdin=subprocess.DEVNULL)
-
-    assert proc.returncode == 0, f"tools/bench migrate --quick failed:\n{proc.stderr[-3000:]}"
-    out = proc.stdout
+    out = run_quick("migrate", build_path, timeout=90)
     assert "### 20 connections in one migration" in out
     assert "### Stall of one client, 3 runs" in out
-    for row in ROWS_MANY + ROWS_STALL:
-        assert row in out, f"{row!r} missing from the output:\n{out}"
+    assert_rows(out, ROWS_MANY + ROWS_STALL)
     last = re.search(r"\| command to last connection resumed \| ([\d,.]+) ms \|", out)
     assert last and float(last.group(1).replace(",", "")) > 0, out
-    after = benchmarks.read_text() if benchmarks.exists() else None
-    assert after == before, "--quick must not write BENCHMARKS.md"

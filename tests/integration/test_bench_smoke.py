@@ -8,15 +8,9 @@ low rates. tools/bench exits non-zero when a measurement is impossible
 lossless), which is what this test checks, not the speed.
 """
 
-import os
-import subprocess
+from bench_smoke import assert_rows, needs_root, run_quick
 
-import pytest
-
-from lab import REPO_ROOT
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="tools/bench needs root (namespaces, hugepages)")
+pytestmark = needs_root
 
 SECTIONS = ("### Pipeline cost on one core",
             "### Lossless capture rate on the lab mirror",
@@ -24,18 +18,5 @@ SECTIONS = ("### Pipeline cost on one core",
 
 
 def test_bench_capture_quick(build_path):
-    benchmarks = REPO_ROOT / "BENCHMARKS.md"
-    before = benchmarks.read_text() if benchmarks.exists() else None
-    env = dict(os.environ, REVENANT_BUILD_DIR=str(build_path))
-
-    proc = subprocess.run([str(REPO_ROOT / "tools" / "bench"), "capture", "--quick"],
-                          capture_output=True, text=True, timeout=120, env=env,
-                          stdin=subprocess.DEVNULL)
-
-    assert proc.returncode == 0, f"tools/bench capture --quick failed:\n{proc.stderr[-3000:]}"
-    for section in SECTIONS:
-        assert section in proc.stdout, f"{section!r} missing from the output"
-    assert "| tcp64 |" in proc.stdout
-    assert "| ssh-mix |" in proc.stdout
-    after = benchmarks.read_text() if benchmarks.exists() else None
-    assert after == before, "--quick must not write BENCHMARKS.md"
+    out = run_quick("capture", build_path, timeout=120)
+    assert_rows(out, SECTIONS + ("| tcp64 |", "| ssh-mix |"))

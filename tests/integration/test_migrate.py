@@ -14,7 +14,6 @@ the backup, which continues the streams from the logged bytes. The client
 Run as root after building (RV_BUILD_DIR names the build, default build).
 """
 
-import json
 import os
 import re
 import subprocess
@@ -26,7 +25,8 @@ import yaml
 
 from appliance import REVENANTCTL, Appliance, without_probes
 from lab import REPO_ROOT
-from test_agent import CLIENT, PYTHON, PORT, Takeover, tool, wait_line, wait_log
+from test_agent import (CLIENT, PYTHON, PORT, Takeover, finish_client,
+                        tool, wait_line, wait_log)
 
 MIGRATE_TIMEOUT = 60
 
@@ -97,13 +97,6 @@ def start_client(lab, address):
                        text=True)
     port = int(wait_line(client.stdout, "connected")[1])
     return client, port
-
-
-def finish_client(client):
-    client.stdin.write("finish\n")
-    client.stdin.flush()
-    out, _ = client.communicate(timeout=30)
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def migrate(lab, app, *args, timeout=MIGRATE_TIMEOUT):

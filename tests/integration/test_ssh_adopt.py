@@ -57,14 +57,19 @@ BUSY_PER_CIPHER = 2
 NEWKEYS_IN = "SSH2_MSG_NEWKEYS received"
 
 
-@pytest.fixture
-def root_lab(lab):
+def require_adopt_lab():
+    """Skip the test without root; fail it when a binary of the lab is not built."""
     if os.geteuid() != 0:
         pytest.skip("needs root for namespaces, DPDK and TCP_REPAIR")
     if not SSHD.exists():
         pytest.fail(f"{SSHD} missing: run ssh-patch/build")
     if not KEYGEN.exists():
         pytest.fail(f"{KEYGEN} missing: build the meson target revenant-keygen")
+
+
+@pytest.fixture
+def root_lab(lab):
+    require_adopt_lab()
     return lab
 
 
@@ -117,7 +122,11 @@ class Keys:
         return path
 
 
-def sshd_config(keys, name, lines):
+def sshd_config(keys, name, lines, log_level="DEBUG1"):
+    """Write sshd_config.NAME for a key-only test sshd with LINES added; return its path.
+
+    LOG_LEVEL is sshd's LogLevel: DEBUG1 has a line per key exchange.
+    """
     path = keys.dir / f"sshd_config.{name}"
     path.write_text("\n".join([
         f"HostKey {keys.host}",
@@ -129,16 +138,75 @@ def sshd_config(keys, name, lines):
         "PrintMotd no",
         "PrintLastLog no",
         "UseDNS no",
-        "LogLevel DEBUG1",
+        f"LogLevel {log_level}",
     ] + lines) + "\n")
     return path
 
 
-def start_sshd(lab, host, config, log):
-    """The patched sshd in HOST's namespace, in a UTS namespace named HOST."""
+def export_lines(keys, recovery_pub=None):
+    """Return the sshd_config lines that export checkpoints to EXPORT_IP.
+
+    RECOVERY_PUB is the backup's recovery key the checkpoints are sealed
+    to, by default the one of KEYS.
+    """
+    recovery_pub = recovery_pub or keys.dir / "recovery.pub"
+    return ["RevenantCheckpoints yes",
+            f"RevenantExportAddress {EXPORT_IP}:{EXPORT_PORT}",
+            f"RevenantRecoveryKeys {recovery_pub}"]
+
+
+def primary_lines(keys, listen, recovery_pub=None):
+    """Return the sshd_config lines of a primary that listens on LISTEN and exports."""
+    return [f"ListenAddress {listen}"] + export_lines(keys, recovery_pub)
+
+
+def backup_lines(keys, adopt_socket):
+    """Return the sshd_config lines of a backup that adopts on ADOPT_SOCKET.
+
+    It listens on every address, so that new connections to the service
+    address reach it once revenant-agent has added that address.
+    """
+    return ["ListenAddress 0.0.0.0:22",
+            f"RevenantAdoptSocket {adopt_socket}",
+            f"RevenantRecoveryKey {keys.recovery}"]
+
+
+def new_keys(prefix="rv-adopt-keys-"):
+    """Return new Keys in a directory whose name starts with PREFIX."""
+    keys_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    # Keys creates the directory itself.
+    shutil.rmtree(keys_dir)
+    return Keys(keys_dir)
+
+
+def appliance_key(tmp):
+    """Write the appliance's Ed25519 signing key to TMP/appliance.pem; return its path."""
+    key = tmp / "appliance.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
+                    "-out", str(key)], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return key
+
+
+def export_neighbour(lab, host="primary", iface=None):
+    """Give HOST a permanent neighbour entry for EXPORT_IP, which no host has.
+
+    The checkpoints sent there cross the switch, which mirrors them to
+    revenantd. IFACE is HOST's lab interface, by default the primary's.
+    """
+    lab.exec(host, ["ip", "neigh", "replace", EXPORT_IP, "lladdr",
+                    EXPORT_MAC, "dev", iface or lab.PRIMARY_IF, "nud",
+                    "permanent"])
+
+
+def start_sshd(lab, host, config, log, sshd=None):
+    """The patched sshd in HOST's namespace, in a UTS namespace named HOST.
+
+    SSHD is the binary, by default SSHD of build/ssh.
+    """
     script = f'hostname {host} && exec "$0" -D -E "$1" -f "$2"'
     proc = lab.popen(host, ["unshare", "--uts", "/bin/sh", "-c", script,
-                            SSHD, log, config])
+                            sshd or SSHD, log, config])
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if log.exists() and "Server listening on" in log.read_text():
@@ -177,29 +245,39 @@ class AdoptAppliance(Appliance):
         return path
 
 
-def start_agent(lab, tmp, key, adopt_socket):
+def start_agent(lab, tmp, key, adopt_socket, ports=(22,)):
+    """Start revenant-agent on the backup with a service for each of PORTS.
+
+    Each service passes its connections to ADOPT_SOCKET. Returns the path
+    of the agent's log.
+    """
     send_tool = tool("handoff-send")
     public = subprocess.run([str(send_tool), "pubkey", str(key), "lab"],
                             check=True, capture_output=True,
                             text=True).stdout.strip()
+
+    def services():
+        # A new list each time: yaml would write a shared one as an alias,
+        # which the agent's parser rejects.
+        return [{"port": port, "socket": str(adopt_socket)} for port in ports]
+
     config = {
         "listen": f"{lab.MGMT_BACKUP_IP}:{AGENT_PORT}",
         "log_level": "debug",
         "appliances": [{"name": "lab", "public_key": public}],
         "identities": [
             {"address": lab.SERVICE_IP, "interface": lab.BACKUP_IF,
-             "prefix_len": 24,
-             "services": [{"port": 22, "socket": str(adopt_socket)}]},
+             "prefix_len": 24, "services": services()},
             {"address": lab.SERVICE_IP6, "interface": lab.BACKUP_IF,
-             "prefix_len": 64,
-             "services": [{"port": 22, "socket": str(adopt_socket)}]},
+             "prefix_len": 64, "services": services()},
         ],
     }
     path = tmp / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     log = tmp / "agent.log"
-    lab.popen("backup", [tool("revenant-agent"), "-f", path],
-              stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    with open(log, "w") as stream:
+        lab.popen("backup", [tool("revenant-agent"), "-f", path],
+                  stdout=subprocess.DEVNULL, stderr=stream)
     wait_log(log, "waiting for handoffs")
     return log
 
@@ -253,31 +331,19 @@ class AdoptLab:
     def start(self):
         lab = self.lab
         tmp = self.tmp
-        keys_dir = Path(tempfile.mkdtemp(prefix="rv-adopt-keys-"))
-        shutil.rmtree(keys_dir)
-        self.keys = keys = Keys(keys_dir)
+        self.keys = keys = new_keys()
         # Written once: a client reading it while it is rewritten would
         # find no key.
         self.known_hosts = keys.known_hosts(lab.SERVICE_IP)
-        key = tmp / "appliance.pem"
-        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
-                        "-out", str(key)], check=True, capture_output=True)
-        os.chmod(key, 0o600)
-        lab.exec("primary", ["ip", "neigh", "replace", EXPORT_IP, "lladdr",
-                             EXPORT_MAC, "dev", lab.PRIMARY_IF, "nud",
-                             "permanent"])
-        start_sshd(lab, "primary", sshd_config(keys, "primary", [
-            f"ListenAddress {lab.SERVICE_IP}:22",
-            "RevenantCheckpoints yes",
-            f"RevenantExportAddress {EXPORT_IP}:{EXPORT_PORT}",
-            f"RevenantRecoveryKeys {keys.dir / 'recovery.pub'}",
-        ] + self.primary_extra), self.primary_log)
+        key = appliance_key(tmp)
+        export_neighbour(lab)
+        start_sshd(lab, "primary", sshd_config(
+            keys, "primary", primary_lines(keys, f"{lab.SERVICE_IP}:22")
+            + self.primary_extra), self.primary_log)
         adopt_socket = tmp / "adopt.sock"
-        start_sshd(lab, "backup", sshd_config(keys, "backup", [
-            "ListenAddress 0.0.0.0:22",
-            f"RevenantAdoptSocket {adopt_socket}",
-            f"RevenantRecoveryKey {keys.recovery}",
-        ]), self.backup_log)
+        start_sshd(lab, "backup", sshd_config(keys, "backup",
+                                              backup_lines(keys, adopt_socket)),
+                   self.backup_log)
         self.agent_log = start_agent(lab, tmp, key, adopt_socket)
         self.app = AdoptAppliance(lab, key, keys.host_pub)
         self.app.start()

@@ -103,16 +103,7 @@ def echo_roundtrip(lab, host, port, line, timeout=15):
 
 def start_sshd(lab, host, config, log):
     """The patched sshd of SSH_DIR, as test_ssh_adopt.start_sshd starts it."""
-    script = f'hostname {host} && exec "$0" -D -E "$1" -f "$2"'
-    proc = lab.popen(host, ["unshare", "--uts", "/bin/sh", "-c", script,
-                            SSHD, log, config])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if log.exists() and "Server listening on" in log.read_text():
-            return proc
-        assert proc.poll() is None, f"sshd on {host} exited: {log.read_text()}"
-        time.sleep(0.1)
-    pytest.fail(f"sshd on {host} did not listen: {log.read_text()}")
+    return base.start_sshd(lab, host, config, log, sshd=SSHD)
 
 
 class ChannelsLab(base.AdoptLab):
@@ -122,28 +113,18 @@ class ChannelsLab(base.AdoptLab):
     def start(self):
         lab = self.lab
         tmp = self.tmp
-        keys_dir = Path(tempfile.mkdtemp(prefix="rv-adopt-keys-"))
-        shutil.rmtree(keys_dir)
-        self.keys = keys = base.Keys(keys_dir)
+        self.keys = keys = base.new_keys()
         self.known_hosts = keys.known_hosts(lab.SERVICE_IP)
-        key = tmp / "appliance.pem"
-        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519",
-                        "-out", str(key)], check=True, capture_output=True)
-        os.chmod(key, 0o600)
+        key = base.appliance_key(tmp)
 
         common = [
             f"Subsystem sftp {SFTP_SERVER}",
             f"AcceptEnv {ENV_NAME}",
             "AllowTcpForwarding yes",
-            "RevenantCheckpoints yes",
-            f"RevenantExportAddress {base.EXPORT_IP}:{base.EXPORT_PORT}",
-            f"RevenantRecoveryKeys {keys.dir / 'recovery.pub'}",
-        ]
+        ] + base.export_lines(keys)
         for host, iface in (("primary", lab.PRIMARY_IF),
                             ("backup", lab.BACKUP_IF)):
-            lab.exec(host, ["ip", "neigh", "replace", base.EXPORT_IP,
-                            "lladdr", base.EXPORT_MAC, "dev", iface, "nud",
-                            "permanent"])
+            base.export_neighbour(lab, host, iface)
             lab.exec(host, ["ip", "link", "set", "lo", "up"])
 
         start_sshd(lab, "primary", base.sshd_config(keys, "primary", [
@@ -151,11 +132,9 @@ class ChannelsLab(base.AdoptLab):
             self.primary_log)
 
         adopt_socket = tmp / "adopt.sock"
-        start_sshd(lab, "backup", base.sshd_config(keys, "backup", [
-            "ListenAddress 0.0.0.0:22",
-            f"RevenantAdoptSocket {adopt_socket}",
-            f"RevenantRecoveryKey {keys.recovery}",
-        ] + common), self.backup_log)
+        start_sshd(lab, "backup", base.sshd_config(
+            keys, "backup", base.backup_lines(keys, adopt_socket) + common),
+            self.backup_log)
 
         self.agent_log = base.start_agent(lab, tmp, key, adopt_socket)
         self.app = base.AdoptAppliance(lab, key, keys.host_pub)

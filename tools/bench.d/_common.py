@@ -6,10 +6,12 @@ revenantd with a generated configuration and reading its counters, running
 dpdk-testpmd, and appending a dated section to BENCHMARKS.md.
 """
 
+import calendar
 import json
 import os
 import platform
 import re
+import selectors
 import shlex
 import signal
 import statistics
@@ -343,3 +345,158 @@ def table(header, rows):
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------ shared by the lab cases
+
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z ")
+
+
+def percentile(values, p):
+    """Return the nearest-rank P-th percentile of VALUES (NaN when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def ms(seconds):
+    """Format SECONDS as whole milliseconds, "-" for None."""
+    return "-" if seconds is None else f"{seconds * 1000:,.0f}"
+
+
+def ms1(seconds):
+    """Format SECONDS as milliseconds with one decimal, "-" for None."""
+    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
+
+
+def ms2(seconds):
+    """Format SECONDS as milliseconds with two decimals, "-" for None."""
+    return "-" if seconds is None else f"{seconds * 1000:,.2f}"
+
+
+def log_time(line):
+    """Return the CLOCK_REALTIME seconds of a revenant log line, or None."""
+    found = LOG_TIME.match(line)
+    if not found:
+        return None
+    whole, millis = found.groups()
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(millis) / 1000
+
+
+def descendants(pid):
+    """Return PID and the PIDs of all its descendants, read from /proc."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # The command name in brackets may contain spaces: the state and
+        # the parent's PID follow the last closing bracket.
+        fields = text[text.rindex(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def kill_tree(pid):
+    """SIGKILL PID (a process the benchmark started) and its descendants."""
+    for target in descendants(pid):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def fail_exception():
+    """Return the exception the tests/integration helpers raise through pytest.fail."""
+    import pytest
+    return pytest.fail.Exception
+
+
+def wait_file(path, text, timeout, proc=None):
+    """Wait until the file PATH holds TEXT (at most TIMEOUT s, less if PROC exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    content = path.read_text(errors="replace")[-2000:] if path.exists() else "(none)"
+    raise BenchError(f"{path.name}: no {text!r} within {timeout} s:\n{content}")
+
+
+def wait_stdout(proc, word, timeout, name):
+    """Read PROC's stdout lines until one starts with WORD (bounded); return it.
+
+    NAME names PROC in the error raised when no such line comes.
+    """
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith(word):
+                return line
+    finally:
+        sel.close()
+    raise BenchError(f"{name}: no {word!r} line within {timeout} s")
+
+
+# ------------------------------------------------------------ the run of a case
+
+def add_quick(parser, help_text):
+    """Add the --quick option, described by HELP_TEXT, to an argparse PARSER."""
+    parser.add_argument("--quick", action="store_true", help=help_text)
+
+
+def add_note(parser):
+    """Add the --note option (a sentence for the section) to an argparse PARSER."""
+    parser.add_argument("--note", default="",
+                        help="a sentence added to the section, e.g. about the build")
+
+
+def not_root(case, needs):
+    """Print why CASE must run as root (NEEDS) and return True, unless it runs as root."""
+    if os.geteuid() == 0:
+        return False
+    print(f"tools/bench {case}: must run as root ({needs})", file=sys.stderr)
+    return True
+
+
+def command_line(case, argv):
+    """Return the command that ran CASE with ARGV, as BENCHMARKS.md shows it."""
+    return f"tools/bench {case}" + (" " + shlex.join(argv) if argv else "")
+
+
+def sections_body(sections, note="", preamble=""):
+    """Return NOTE (if any), PREAMBLE and the (title, text) SECTIONS as Markdown."""
+    body = f"{note.strip()}\n\n" if note.strip() else ""
+    body += preamble
+    for title, text in sections:
+        body += f"### {title}\n\n{text}\n"
+    return body
+
+
+def publish(quick, title, command, body, checks_failed=False):
+    """Print BODY; append it as section TITLE to BENCHMARKS.md unless QUICK or CHECKS_FAILED."""
+    print(body)
+    if quick:
+        log("--quick: BENCHMARKS.md not written")
+    elif not checks_failed:
+        append_section(title, command, body)
+        log("results appended to BENCHMARKS.md")
+    else:
+        log("checks failed: BENCHMARKS.md not written")

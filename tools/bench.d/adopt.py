@@ -30,35 +30,29 @@ sshd's log when it reads it (a poll every 2 ms).
 """
 
 import argparse
-import calendar
 import json
 import os
 import pwd
 import re
 import resource
 import selectors
-import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (BenchError, append_section, build_dir, log,  # noqa: E402
-                     median, table)
+from _common import (BenchError, add_note, add_quick, build_dir,  # noqa: E402
+                     command_line, fail_exception, kill_tree, log, log_time, median,
+                     ms, ms1, ms2, not_root, percentile, publish, sections_body, table)
 
 # A login user of the benchmark's own, so that no test that removes its
 # user at teardown can take it away during a run.
 USER = "rvbenchadopt"
 DEBIAN_SSH = "/usr/bin/ssh"
-EXPORT_IP = "198.51.100.250"
-EXPORT_PORT = 7022
-EXPORT_MAC = "02:00:5e:00:00:fa"
 AGENT_PORT = 7700
 NOTICE = re.compile(rb"revenant: session resumed on (\S+) after the primary "
                     rb"failed; the previous shell ended")
@@ -69,7 +63,6 @@ CLIENT_ERRORS = (b"Corrupted MAC", b"Bad packet length",
                  b"Broken pipe", b"Connection closed")
 SUMMARY = re.compile(r"summary: (\d+) moved, (\d+) not recoverable, (\d+) failed, "
                      r"in (\d+) ms")
-LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z ")
 # revenant-agent's debug line per connection: the TCP_REPAIR restore, and
 # the pass to sshd, which lasts until sshd has adopted the connection and
 # replied.
@@ -92,72 +85,8 @@ def lab_modules():
     return Lab, test_ssh_adopt
 
 
-def fail_exception():
-    import pytest
-    return pytest.fail.Exception
-
-
-def percentile(values, p):
-    """Return the nearest-rank P-th percentile of VALUES (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
-
-
-def ms(seconds):
-    return "-" if seconds is None else f"{seconds * 1000:,.0f}"
-
-
-def ms1(seconds):
-    return "-" if seconds is None else f"{seconds * 1000:,.1f}"
-
-
-def ms2(seconds):
-    return "-" if seconds is None else f"{seconds * 1000:,.2f}"
-
-
 def us(seconds):
     return "-" if seconds is None else f"{seconds * 1e6:,.0f}"
-
-
-def log_time(line):
-    """Return the CLOCK_REALTIME seconds of a revenant log line, or None."""
-    found = LOG_TIME.match(line)
-    if not found:
-        return None
-    whole, millis = found.groups()
-    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(millis) / 1000
-
-
-def descendants(pid):
-    """Return PID and the PIDs of all its descendants, read from /proc."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        # The command name in brackets may contain spaces: the state and
-        # the parent's PID follow the last closing bracket.
-        fields = text[text.rindex(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
-
-
-def kill_tree(pid):
-    """SIGKILL PID (a process the benchmark started) and its descendants."""
-    for target in descendants(pid):
-        try:
-            os.kill(target, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 class BenchUser:
@@ -278,24 +207,10 @@ class AdoptBench:
         self.app = None
 
     def sshd_config(self, name, lines):
-        keys = self.keys
-        path = keys.dir / f"sshd_config.{name}"
-        path.write_text("\n".join([
-            f"HostKey {keys.host}",
-            "PidFile none",
-            f"AuthorizedKeysFile {keys.dir / 'authorized_keys'}",
-            "StrictModes no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PrintMotd no",
-            "PrintLastLog no",
-            "UseDNS no",
-            # VERBOSE has the adoption's lines without DEBUG1's volume
-            # for hundreds of sessions.
-            "LogLevel VERBOSE",
-            f"MaxStartups {MAX_STARTUPS}",
-        ] + lines) + "\n")
-        return path
+        # VERBOSE has the adoption's lines without DEBUG1's volume for
+        # hundreds of sessions.
+        return self.sa.sshd_config(self.keys, name, [f"MaxStartups {MAX_STARTUPS}"] + lines,
+                                   log_level="VERBOSE")
 
     def start_agent(self, key):
         lab = self.lab
@@ -321,27 +236,14 @@ class AdoptBench:
 
     def start(self):
         lab, sa = self.lab, self.sa
-        keys_dir = Path(tempfile.mkdtemp(prefix="rv-benchadopt-keys-"))
-        shutil.rmtree(keys_dir)
-        self.keys = keys = sa.Keys(keys_dir)
+        self.keys = keys = sa.new_keys("rv-benchadopt-keys-")
         self.known_hosts = keys.known_hosts(lab.SERVICE_IP)
-        key = self.tmp / "appliance.pem"
-        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)],
-                       check=True, capture_output=True)
-        os.chmod(key, 0o600)
-        lab.exec("primary", ["ip", "neigh", "replace", EXPORT_IP, "lladdr", EXPORT_MAC,
-                             "dev", lab.PRIMARY_IF, "nud", "permanent"])
-        self.sshd["primary"] = sa.start_sshd(lab, "primary", self.sshd_config("primary", [
-            f"ListenAddress {lab.SERVICE_IP}:22",
-            "RevenantCheckpoints yes",
-            f"RevenantExportAddress {EXPORT_IP}:{EXPORT_PORT}",
-            f"RevenantRecoveryKeys {keys.dir / 'recovery.pub'}",
-        ]), self.primary_log)
-        self.sshd["backup"] = sa.start_sshd(lab, "backup", self.sshd_config("backup", [
-            "ListenAddress 0.0.0.0:22",
-            f"RevenantAdoptSocket {self.tmp / 'adopt.sock'}",
-            f"RevenantRecoveryKey {keys.recovery}",
-        ]), self.backup_log)
+        key = sa.appliance_key(self.tmp)
+        sa.export_neighbour(lab)
+        self.sshd["primary"] = sa.start_sshd(lab, "primary", self.sshd_config(
+            "primary", sa.primary_lines(keys, f"{lab.SERVICE_IP}:22")), self.primary_log)
+        self.sshd["backup"] = sa.start_sshd(lab, "backup", self.sshd_config(
+            "backup", sa.backup_lines(keys, self.tmp / "adopt.sock")), self.backup_log)
         self.start_agent(key)
         timeout_ms = self.handoff_timeout_ms
 
@@ -908,16 +810,14 @@ checkpoints describe its current state.
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="tools/bench adopt",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="3 runs and 10 sessions; BENCHMARKS.md untouched")
+    add_quick(parser, "3 runs and 10 sessions; BENCHMARKS.md untouched")
     parser.add_argument("--runs", type=int, default=None,
                         help="runs of the notice case, a fresh lab each (default 30, quick 3)")
     parser.add_argument("--sessions", type=int, default=None,
                         help="idle sessions migrated with one command (default 200, quick 10)")
     parser.add_argument("--handoff-timeout-ms", type=int, default=30000,
                         help="revenantd's handoff.timeout_ms")
-    parser.add_argument("--note", default="",
-                        help="a sentence added to the section, e.g. about the build")
+    add_note(parser)
     parser.add_argument("--skip", action="append", default=[],
                         choices=("notice", "sessions"),
                         help="leave a measurement out (repeatable)")
@@ -935,9 +835,7 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("tools/bench adopt: must run as root (namespaces, hugepages, TCP_REPAIR)",
-              file=sys.stderr)
+    if not_root("adopt", "namespaces, hugepages, TCP_REPAIR"):
         return 1
     try:
         build_dir()
@@ -945,7 +843,7 @@ def main(argv):
     except BenchError as err:
         print(f"tools/bench adopt: {err}", file=sys.stderr)
         return 1
-    command = "tools/bench adopt" + (" " + shlex.join(argv) if argv else "")
+    command = command_line("adopt", argv)
     sections, problems = [], []
     started = time.monotonic()
     user = BenchUser()
@@ -987,18 +885,9 @@ def main(argv):
     for problem in problems:
         print(f"tools/bench adopt: check failed: {problem}", file=sys.stderr)
 
-    body = f"{args.note.strip()}\n\n" if args.note.strip() else ""
-    body += SETUP.format(max_startups=MAX_STARTUPS, timeout=args.handoff_timeout_ms) + "\n"
-    for title, text in sections:
-        body += f"### {title}\n\n{text}\n"
-    print(body)
-    if args.quick:
-        log("--quick: BENCHMARKS.md not written")
-    elif not problems:
-        append_section("SSH adoption", command, body)
-        log("results appended to BENCHMARKS.md")
-    else:
-        log("checks failed: BENCHMARKS.md not written")
+    setup = SETUP.format(max_startups=MAX_STARTUPS, timeout=args.handoff_timeout_ms) + "\n"
+    publish(args.quick, "SSH adoption", command,
+            sections_body(sections, args.note, setup), checks_failed=bool(problems))
     return 1 if problems or not sections else 0
 
 

@@ -16,7 +16,6 @@ import argparse
 import math
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -26,9 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (REPO_ROOT, BenchError, Revenantd, append_section,  # noqa: E402
-                     build_dir, gen_pcap, log, make_tmpdir, median, remove_tree,
-                     revenantd_rate, stop_process, table, testpmd_rate)
+from _common import (BenchError, Revenantd, build_dir,  # noqa: E402
+                     command_line, gen_pcap, log, make_tmpdir, median, not_root,
+                     publish, remove_tree, revenantd_rate, sections_body, stop_process,
+                     table, testpmd_rate)
 
 # Lossless search: frames go to the primary's MAC but to an unassigned lab
 # address. The primary drops them because forwarding is off in its
@@ -626,12 +626,10 @@ def sanity_problems(results):
 
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("tools/bench capture: must run as root (network namespaces, hugepages)",
-              file=sys.stderr)
+    if not_root("capture", "network namespaces, hugepages"):
         return 1
     build_dir()
-    command = "tools/bench capture" + (" " + shlex.join(argv) if argv else "")
+    command = command_line("capture", argv)
     workdir = make_tmpdir("capture")
     sections, results = [], {}
     try:
@@ -657,15 +655,7 @@ def main(argv):
     for problem in problems:
         print(f"tools/bench capture: check failed: {problem}", file=sys.stderr)
 
-    body = ""
-    for title, text in sections:
-        body += f"### {title}\n\n{text}\n"
-    print(body)
-    if args.quick:
-        log("--quick: BENCHMARKS.md not written")
-    else:
-        append_section("Capture path", command, body)
-        log("results appended to BENCHMARKS.md")
+    publish(args.quick, "Capture path", command, sections_body(sections))
     return 1 if problems else 0
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (REPO_ROOT, BenchError, append_section, log, median,  # noqa: E402
-                     stop_process, table)
+from _common import (REPO_ROOT, BenchError, command_line, log, median,  # noqa: E402
+                     not_root, publish, stop_process, table)
 
 # The patched OpenSSH programs: ssh-patch/build writes them to build/ssh;
 # REVENANT_SSH_DIR names another directory holding sshd and ssh-keygen.
@@ -291,14 +291,12 @@ def format_results(args, setup, rates):
 
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("tools/bench export: must run as root (network namespaces, a user)",
-              file=sys.stderr)
+    if not_root("export", "network namespaces, a user"):
         return 1
     if not os.access(SSHD, os.X_OK):
         print(f"tools/bench export: {SSHD} missing: run ssh-patch/build", file=sys.stderr)
         return 1
-    command = "tools/bench export" + (" " + shlex.join(argv) if argv else "")
+    command = command_line("export", argv)
     bench = Bench()
     try:
         bench.setup()
@@ -312,13 +310,7 @@ def main(argv):
     finally:
         bench.teardown()
 
-    body = format_results(args, setup, rates)
-    print(body)
-    if args.quick:
-        log("--quick: BENCHMARKS.md not written")
-    else:
-        append_section("Checkpoint export cost", command, body)
-        log("results appended to BENCHMARKS.md")
+    publish(args.quick, "Checkpoint export cost", command, format_results(args, setup, rates))
     return 0
 
 

@@ -36,10 +36,7 @@ import calendar
 import json
 import os
 import re
-import selectors
-import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -48,8 +45,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (REPO_ROOT, BenchError, append_section, build_dir,  # noqa: E402
-                     log, median, table)
+from _common import (REPO_ROOT, BenchError, add_note, add_quick, build_dir,  # noqa: E402
+                     command_line, fail_exception, kill_tree, log, median, ms,
+                     not_root, percentile, publish, sections_body, table, wait_file,
+                     wait_stdout)
 
 PYTHON = "/usr/bin/python3"
 LINE_SERVICE = REPO_ROOT / "tests" / "integration" / "line_service.py"
@@ -78,53 +77,6 @@ def lab_modules():
     from test_agent import Takeover
     from test_migrate import MigratingAppliance, start_agent
     return Lab, Takeover, MigratingAppliance, start_agent
-
-
-def fail_exception():
-    import pytest
-    return pytest.fail.Exception
-
-
-def percentile(values, p):
-    """Return the nearest-rank P-th percentile of VALUES (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
-
-
-def ms(seconds):
-    return "-" if seconds is None else f"{seconds * 1000:,.0f}"
-
-
-def descendants(pid):
-    """Return PID and the PIDs of all its descendants, from /proc."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        # The command name in brackets may contain spaces, so the fields
-        # are counted from the closing bracket: state, then the parent's PID.
-        fields = text[text.rindex(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
-
-
-def kill_tree(pid):
-    """SIGKILL PID (a process the benchmark started) and its descendants."""
-    for target in descendants(pid):
-        try:
-            os.kill(target, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def cut_port(lab, host):
@@ -174,37 +126,6 @@ class LineReader:
             seen = len(self.lines)
             time.sleep(0.005)
         return None
-
-
-def wait_file(path, text, timeout, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    content = path.read_text(errors="replace")[-2000:] if path.exists() else "(none)"
-    raise BenchError(f"{path.name}: no {text!r} within {timeout} s:\n{content}")
-
-
-def wait_stdout(proc, word, timeout, name):
-    """Read PROC's stdout lines until one starts with WORD (bounded); return it."""
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith(word):
-                return line
-    finally:
-        sel.close()
-    raise BenchError(f"{name}: no {word!r} line within {timeout} s")
 
 
 # ------------------------------------------------------------ revenant
@@ -969,8 +890,7 @@ crash, so 2.61 to 3.61 s after the crash.
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="tools/bench failover",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="3 revenant runs and 1 keepalived run; BENCHMARKS.md untouched")
+    add_quick(parser, "3 revenant runs and 1 keepalived run; BENCHMARKS.md untouched")
     parser.add_argument("--runs", type=int, default=None,
                         help="revenant runs (default 20, quick 3)")
     parser.add_argument("--keepalived-runs", type=int, default=None,
@@ -979,8 +899,7 @@ def parse_args(argv):
                         help="what the client runs over the revenant takeover")
     parser.add_argument("--tick-ms", type=int, default=20,
                         help="tick interval of the line service, ms")
-    parser.add_argument("--note", default="",
-                        help="a sentence added to the section, e.g. about the build")
+    add_note(parser)
     parser.add_argument("--skip", action="append", default=[],
                         choices=("revenant", "keepalived"),
                         help="leave a measurement out (repeatable)")
@@ -996,12 +915,10 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("tools/bench failover: must run as root (namespaces, hugepages, TCP_REPAIR)",
-              file=sys.stderr)
+    if not_root("failover", "namespaces, hugepages, TCP_REPAIR"):
         return 1
     build_dir()
-    command = "tools/bench failover" + (" " + shlex.join(argv) if argv else "")
+    command = command_line("failover", argv)
     sections, problems = [], []
     started = time.monotonic()
     revenant_runs, keepalived_runs = [], []
@@ -1049,18 +966,12 @@ def main(argv):
     for problem in problems:
         print(f"tools/bench failover: check failed: {problem}", file=sys.stderr)
 
-    body = f"{args.note.strip()}\n\n" if args.note.strip() else ""
-    for title, text in sections:
-        body += f"### {title}\n\n{text}\n"
+    body = sections_body(sections, args.note)
     if problems:
         body += ("### Runs with problems\n\nThese runs are left out of the numbers "
                  "above:\n\n" + "".join(f"- {p.splitlines()[0]}\n" for p in problems))
-    print(body)
-    if args.quick:
-        log("--quick: BENCHMARKS.md not written")
-    else:
-        append_section("Failover after a primary crash", command, body)
-        log("results appended to BENCHMARKS.md")
+    # Written with problems too: the body lists the runs left out.
+    publish(args.quick, "Failover after a primary crash", command, body)
     return 1 if problems else 0
 
 

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import socket
 import struct
 import subprocess
@@ -37,8 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (REPO_ROOT, BenchError, append_section, build_dir,  # noqa: E402
-                     log, median, stop_process, table)
+from _common import (REPO_ROOT, BenchError, add_note, add_quick, build_dir,  # noqa: E402
+                     command_line, fail_exception, log, log_time, median, ms1,
+                     not_root, percentile, publish, sections_body, table,
+                     wait_file, wait_stdout)
 
 PYTHON = "/usr/bin/python3"
 LINE_SERVICE = REPO_ROOT / "tests" / "integration" / "line_service.py"
@@ -123,43 +124,6 @@ def lab_modules():
     return Lab, MigratingAppliance, Takeover
 
 
-def fail_exception():
-    import pytest
-    return pytest.fail.Exception
-
-
-def wait_file(path, text, timeout, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    content = path.read_text(errors="replace")[-2000:] if path.exists() else "(none)"
-    raise BenchError(f"{path.name}: no {text!r} within {timeout} s:\n{content}")
-
-
-def wait_stdout(proc, word, timeout):
-    """Read PROC's stdout lines until one starts with WORD (bounded)."""
-    import selectors
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith(word):
-                return line
-    finally:
-        sel.close()
-    raise BenchError(f"no {word!r} line from the client within {timeout} s")
-
-
 class Run:
     """One lab with the processes of one migration."""
 
@@ -234,8 +198,8 @@ class Run:
                                            self.conns, limit],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 text=True)
-        wait_stdout(self.client, "connected", 30 + self.conns / 50)
-        wait_stdout(self.client, "ticking", 20)
+        wait_stdout(self.client, "connected", 30 + self.conns / 50, "the client")
+        wait_stdout(self.client, "ticking", 20, "the client")
         # revenantd must track every connection, recoverable, before the
         # command: it logs them from the mirror, a little behind.
         deadline = time.monotonic() + 20
@@ -388,17 +352,7 @@ def client_timeline(path, lab, t_cmd):
 
 # ------------------------------------------------------------ log reading
 
-LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z ")
 RESTORE_LINE = re.compile(r"socket restored in (\d+) us, passed to the service in (\d+) us")
-
-
-def log_time(line):
-    found = LOG_TIME.match(line)
-    if not found:
-        return None
-    import calendar
-    whole, ms = found.group(1).split(".")
-    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(ms) / 1000
 
 
 def revenantd_phases(text):
@@ -423,15 +377,6 @@ def agent_times(text):
         restore.append(int(found.group(1)))
         passing.append(int(found.group(2)))
     return restore, passing
-
-
-def percentile(values, p):
-    """Return the nearest-rank P-th percentile of VALUES (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
 
 
 # ------------------------------------------------------------ one migration
@@ -507,10 +452,6 @@ def problems_of(r):
     return problems
 
 
-def ms(value):
-    return f"{value * 1000:,.1f}"
-
-
 def us(value):
     return f"{value:,.0f}"
 
@@ -520,32 +461,32 @@ def format_many(r):
     rows = [
         ("connections migrated (moved / not recoverable / failed)",
          f"{r['moved']} / {r['not_recoverable']} / {r['failed']}"),
-        ("command to last connection resumed", f"{ms(max(r['resumed_s']))} ms"),
-        ("command to first connection resumed", f"{ms(min(r['resumed_s']))} ms"),
-        ("command to resumed, median / p99", f"{ms(median(r['resumed_s']))} / "
-         f"{ms(percentile(r['resumed_s'], 99))} ms"),
+        ("command to last connection resumed", f"{ms1(max(r['resumed_s']))} ms"),
+        ("command to first connection resumed", f"{ms1(min(r['resumed_s']))} ms"),
+        ("command to resumed, median / p99", f"{ms1(median(r['resumed_s']))} / "
+         f"{ms1(percentile(r['resumed_s'], 99))} ms"),
         ("command to second frame with payload from the backup, median / p99 / max",
-         f"{ms(median(r['second_s']))} / {ms(percentile(r['second_s'], 99))} / "
-         f"{ms(max(r['second_s'], default=float('nan')))} ms"),
+         f"{ms1(median(r['second_s']))} / {ms1(percentile(r['second_s'], 99))} / "
+         f"{ms1(max(r['second_s'], default=float('nan')))} ms"),
         ("revenantctl's summary (\"in N ms\")", f"{r['summary_ms']:,} ms"),
-        ("command to revenantctl exit", f"{ms(r['t_ctl_exit'] - r['t_cmd'])} ms"),
+        ("command to revenantctl exit", f"{ms1(r['t_ctl_exit'] - r['t_cmd'])} ms"),
         ("agent: TCP_REPAIR restore per connection, median / p99",
          f"{us(median(r['restore_us']))} / {us(percentile(r['restore_us'], 99))} us"),
         ("agent: pass to the line service per connection, median / p99",
          f"{us(median(r['pass_us']))} / {us(percentile(r['pass_us'], 99))} us"),
         ("client silence per connection (last primary byte to first backup byte), "
-         "median / p99", f"{ms(median(r['silence_s']))} / "
-         f"{ms(percentile(r['silence_s'], 99))} ms"),
+         "median / p99", f"{ms1(median(r['silence_s']))} / "
+         f"{ms1(percentile(r['silence_s'], 99))} ms"),
         ("target: all resumed within 1 s",
          "met" if max(r["resumed_s"]) <= 1.0 else "NOT met"),
     ]
     body = table(("quantity", "value"), rows)
     if phases:
         body += ("\nPhases in revenantd's log (ms after the command, millisecond "
-                 "time stamps): " + ", ".join(f"{k.replace('_', ' ')} {ms(v)}"
+                 "time stamps): " + ", ".join(f"{k.replace('_', ' ')} {ms1(v)}"
                                               for k, v in sorted(phases.items(),
                                                                  key=lambda kv: kv[1]))
-                 + f"; gratuitous ARP at the client {ms(r['garp_s'])}.\n")
+                 + f"; gratuitous ARP at the client {ms1(r['garp_s'])}.\n")
     return body
 
 
@@ -556,20 +497,20 @@ def format_stall(runs):
     resumed = [r["resumed_s"][0] for r in runs]
     rows = [
         ("gratuitous ARP to first byte from the backup (negative: the backup spoke first)",
-         f"{ms(median(stall))}", f"{ms(percentile(stall, 99))}", f"{ms(max(stall))}"),
+         f"{ms1(median(stall))}", f"{ms1(percentile(stall, 99))}", f"{ms1(max(stall))}"),
         ("gratuitous ARP to next byte from the backup after it",
-         f"{ms(median(after))}", f"{ms(percentile(after, 99))}", f"{ms(max(after))}"),
+         f"{ms1(median(after))}", f"{ms1(percentile(after, 99))}", f"{ms1(max(after))}"),
         ("client silence: last primary byte to first backup byte",
-         f"{ms(median(silence))}", f"{ms(percentile(silence, 99))}", f"{ms(max(silence))}"),
+         f"{ms1(median(silence))}", f"{ms1(percentile(silence, 99))}", f"{ms1(max(silence))}"),
         ("command to first byte from the backup",
-         f"{ms(median(resumed))}", f"{ms(percentile(resumed, 99))}", f"{ms(max(resumed))}"),
+         f"{ms1(median(resumed))}", f"{ms1(percentile(resumed, 99))}", f"{ms1(max(resumed))}"),
         ("command to second byte from the backup",
-         *(f"{ms(f(v))}" for f, v in ((median, [r['second_s'][0] for r in runs if r['second_s']]),
+         *(f"{ms1(f(v))}" for f, v in ((median, [r['second_s'][0] for r in runs if r['second_s']]),
                                       (lambda x: percentile(x, 99),
                                        [r['second_s'][0] for r in runs if r['second_s']]),
                                       (max, [r['second_s'][0] for r in runs if r['second_s']])))),
         ("command to gratuitous ARP at the client",
-         *(f"{ms(f(v))}" for f, v in ((median, [r['garp_s'] for r in runs]),
+         *(f"{ms1(f(v))}" for f, v in ((median, [r['garp_s'] for r in runs]),
                                       (lambda x: percentile(x, 99), [r['garp_s'] for r in runs]),
                                       (max, [r['garp_s'] for r in runs])))),
     ]
@@ -605,8 +546,7 @@ file descriptors for the line services and the client (prlimit).
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="tools/bench migrate",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="20 connections and 3 stall runs; BENCHMARKS.md untouched")
+    add_quick(parser, "20 connections and 3 stall runs; BENCHMARKS.md untouched")
     parser.add_argument("--connections", type=int, default=None,
                         help="connections of the many case (default 1000, quick 20)")
     parser.add_argument("--runs", type=int, default=None,
@@ -617,8 +557,7 @@ def parse_args(argv):
                         help="tick interval of the line service in the stall case, ms")
     parser.add_argument("--handoff-timeout-ms", type=int, default=30000,
                         help="revenantd's handoff.timeout_ms")
-    parser.add_argument("--note", default="",
-                        help="a sentence added to the section, e.g. about the build")
+    add_note(parser)
     parser.add_argument("--skip", action="append", default=[], choices=("many", "stall"),
                         help="leave a measurement out (repeatable)")
     args = parser.parse_args(argv)
@@ -633,12 +572,10 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("tools/bench migrate: must run as root (namespaces, hugepages, TCP_REPAIR)",
-              file=sys.stderr)
+    if not_root("migrate", "namespaces, hugepages, TCP_REPAIR"):
         return 1
     build_dir()
-    command = "tools/bench migrate" + (" " + shlex.join(argv) if argv else "")
+    command = command_line("migrate", argv)
     sections, problems = [], []
     started = time.monotonic()
     try:
@@ -648,7 +585,7 @@ def main(argv):
                               handoff_timeout_ms=args.handoff_timeout_ms)
             problems += [f"many: {p}" for p in problems_of(r)]
             if r["resumed_s"]:
-                log(f"many: last resumed {ms(max(r['resumed_s']))} ms after the command")
+                log(f"many: last resumed {ms1(max(r['resumed_s']))} ms after the command")
                 sections.append((f"{args.connections} connections in one migration",
                                  format_many(r)))
         if "stall" not in args.skip:
@@ -658,8 +595,8 @@ def main(argv):
                 problems += [f"stall run {i + 1}: {p}" for p in problems_of(r)]
                 if r["garp_to_first_s"]:
                     log(f"stall run {i + 1}/{args.runs}: ARP to first backup byte "
-                        f"{ms(r['garp_to_first_s'][0])} ms, silence "
-                        f"{ms(r['silence_s'][0]) if r['silence_s'] else '?'} ms")
+                        f"{ms1(r['garp_to_first_s'][0])} ms, silence "
+                        f"{ms1(r['silence_s'][0]) if r['silence_s'] else '?'} ms")
                     runs.append(r)
             if runs:
                 sections.append((f"Stall of one client, {len(runs)} runs",
@@ -674,19 +611,10 @@ def main(argv):
     for problem in problems:
         print(f"tools/bench migrate: check failed: {problem}", file=sys.stderr)
 
-    body = f"{args.note.strip()}\n\n" if args.note.strip() else ""
-    body += SETUP.format(tick=args.tick_ms, stall_tick=args.stall_tick_ms,
+    setup = SETUP.format(tick=args.tick_ms, stall_tick=args.stall_tick_ms,
                          timeout=args.handoff_timeout_ms, nofile=NOFILE) + "\n"
-    for title, text in sections:
-        body += f"### {title}\n\n{text}\n"
-    print(body)
-    if args.quick:
-        log("--quick: BENCHMARKS.md not written")
-    elif not problems:
-        append_section("Forced migration", command, body)
-        log("results appended to BENCHMARKS.md")
-    else:
-        log("checks failed: BENCHMARKS.md not written")
+    publish(args.quick, "Forced migration", command,
+            sections_body(sections, args.note, setup), checks_failed=bool(problems))
     return 1 if problems or not sections else 0
 
 
