@@ -58,6 +58,8 @@ usage(FILE *f)
 	    "  migrate SERVER [--to BACKUP]\n"
 	    "                              move SERVER's connections to a "
 	    "backup now\n"
+	    "  migration ID [FROM]         progress of a migration, from "
+	    "line FROM on\n"
 	    "  help                        commands that this revenantd "
 	    "supports\n"
 	    "\n"

@@ -134,6 +134,8 @@ rv_detect_init(struct rv_daemon *d)
 
 		snprintf(d->health[i].evidence, sizeof(d->health[i].evidence),
 		    "no probe yet");
+		/* Every server starts healthy, so its state holds from now. */
+		d->health[i].since_ns = rv_capture_now_ns();
 		if (!cfg->detection.enabled)
 			continue;
 		if (srv->fence == NULL)
@@ -615,7 +617,7 @@ apply_verdict(struct rv_daemon *d, size_t i, const struct rv_detect_verdict *v,
 	h->misses = v->misses;
 	transition(d, i, v->state, now_ns, "%s (%u of %u rounds unanswered); "
 	    "ARP answer %s, NA answer %s, SYN answer %s, IPv6 SYN answer %s, "
-	    "segment %s, heartbeat %s, %u clients waiting over %u ms",
+	    "segment %s, heartbeat %s, clients waiting over %u ms: %u",
 	    v->reason, v->misses, d->config->detection.probe_misses,
 	    !v4 ? "not probed" : age(seen->arp_ns, now_ns, arp, sizeof(arp)),
 	    !v6 ? "not probed" : age(seen->nd_ns, now_ns, nd, sizeof(nd)),
@@ -624,8 +626,8 @@ apply_verdict(struct rv_daemon *d, size_t i, const struct rv_detect_verdict *v,
 	    !v6 || probe_address(d->config, 6) == NULL ? "not probed" :
 	    age(seen->syn6_answer_ns, now_ns, syn6, sizeof(syn6)),
 	    age(seen->frame_ns, now_ns, frame, sizeof(frame)),
-	    age(hb_ns, now_ns, hb, sizeof(hb)), h->last.clients_waiting,
-	    d->config->detection.passive_window_ms);
+	    age(hb_ns, now_ns, hb, sizeof(hb)),
+	    d->config->detection.passive_window_ms, h->last.clients_waiting);
 }
 
 static void

@@ -55,6 +55,13 @@ rv_migrate_state_name(enum rv_migrate_state state)
 	return "stub";
 }
 
+uint64_t
+rv_capture_now_ns(void)
+{
+	fail_msg("rv_capture_now_ns called");
+	return 0;
+}
+
 /* A healthy server with the lab's default of 3 misses, and no news. */
 static struct rv_detect_evidence
 silent_round(void)

@@ -235,7 +235,8 @@ def run(setup, lab):
     setup.start()
     detection = wait_detection(setup, "healthy", 15)
     print(f"revenantd is up; the primary is {detection['state']} "
-          "(an ARP probe every 100 ms, failed after 3 unanswered)")
+          "(ARP, neighbour and TCP SYN probes every 100 ms; failed after "
+          "3 unanswered rounds)")
 
     section("opening an SSH session with /usr/bin/ssh (Debian's, "
             "unmodified) and starting a clock")
