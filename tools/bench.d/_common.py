@@ -13,6 +13,7 @@ import platform
 import re
 import selectors
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -146,6 +147,11 @@ servers:
 """
 
 
+def remove_dpdk_runtime(prefix):
+    """Remove the runtime directory that a DPDK process of PREFIX leaves behind."""
+    shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
 class Revenantd:
     """One revenantd process with a configuration written for the benchmark.
 
@@ -228,6 +234,7 @@ class Revenantd:
         if getattr(self, "logfile", None):
             self.logfile.close()
             self.logfile = None
+        remove_dpdk_runtime(self.prefix)
 
     def __enter__(self):
         return self.start()
@@ -297,6 +304,7 @@ def testpmd_rate(prefix, vdev, mbufs, warmup, duration, rx_ring=1024, burst=32):
     finally:
         if child.isalive():
             child.terminate(force=True)
+        remove_dpdk_runtime(prefix)
     return (last - first) / (t1 - t0)
 
 
