@@ -663,10 +663,6 @@ log_server(const struct rv_config *cfg, const struct rv_server *s)
 		    "%s%u", i == 0 ? " ports " : ",", s->ports[i]);
 	rv_info("config: server %s: %s, backup %s", s->name, line,
 	    cfg->backups[s->backup].name);
-	if (!s->has_host_key)
-		rv_warn("config: server %s: no host_key, so its checkpoints "
-		    "are rejected and its connections cannot be recovered",
-		    s->name);
 }
 
 void
@@ -701,6 +697,42 @@ rv_config_log(const struct rv_config *cfg)
 		    sizeof(agent)));
 	for (i = 0; i < cfg->server_count; i++)
 		log_server(cfg, &cfg->servers[i]);
+}
+
+void
+rv_config_warn(const struct rv_config *cfg)
+{
+	const struct rv_detection_config *dc = &cfg->detection;
+	const struct rv_server *s;
+	size_t i;
+
+	if (cfg->handoff.name == NULL)
+		rv_warn("config: no handoff section, so no connection can be "
+		    "migrated; add 'handoff:' with the appliance's name and "
+		    "key_file");
+	for (i = 0; i < cfg->server_count; i++) {
+		s = &cfg->servers[i];
+		if (!s->has_host_key)
+			rv_warn("config: server %s: no host_key, so its "
+			    "checkpoints are rejected and its connections "
+			    "cannot be recovered", s->name);
+		if (!dc->enabled)
+			continue;
+		if (s->fence == NULL)
+			rv_warn("server %s: no fence configured, so a failure "
+			    "is reported but never taken over; add 'fence: "
+			    "COMMAND' (or 'fence: none')", s->name);
+		else if (strcmp(s->fence, "none") == 0)
+			rv_warn("server %s: 'fence: none': a takeover will not "
+			    "wait for the server to be powered off or isolated",
+			    s->name);
+	}
+	if (dc->enabled && dc->probe_address.family == 0 &&
+	    dc->probe_address6.family == 0)
+		rv_warn("detection: no probe_address or probe_address6, so "
+		    "servers get ARP and neighbour discovery probes only and "
+		    "nothing checks their TCP stack; set them to add SYN "
+		    "probes");
 }
 
 int

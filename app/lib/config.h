@@ -179,6 +179,14 @@ void rv_config_free(struct rv_config *cfg);
 void rv_config_log(const struct rv_config *cfg);
 
 /*
+ * Logs a warning for each setting that leaves part of revenant off without
+ * being an error: no handoff section, a server without host_key or fence,
+ * 'fence: none', detection without probe addresses. revenantd calls it at
+ * start-up and for --check-config.
+ */
+void rv_config_warn(const struct rv_config *cfg);
+
+/*
  * Returns the index of the server that owns addr and serves TCP port (host
  * byte order), or -1 when addr:port is not monitored. A linear scan of at
  * most RV_CONFIG_SERVERS_MAX * 8 addresses: call it when a flow is created,

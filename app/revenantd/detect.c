@@ -105,11 +105,6 @@ log_settings(const struct rv_config *cfg)
 	    "silent rounds, passive window %u ms, heartbeats overdue after "
 	    "%u ms", dc->probe_interval_ms, dc->probe_misses,
 	    dc->passive_window_ms, cfg->checkpoints.heartbeat_timeout_ms);
-	if (dc->probe_address.family == 0 && dc->probe_address6.family == 0)
-		rv_warn("detection: no probe_address or probe_address6, so "
-		    "servers get ARP and neighbour discovery probes only and "
-		    "nothing checks their TCP stack; set them to add SYN "
-		    "probes");
 	if (dc->probe_address.family != 0)
 		rv_info("detection: SYN probes from %s to each server's first "
 		    "IPv4 address and first port", rv_addr_format(
@@ -136,16 +131,9 @@ rv_detect_init(struct rv_daemon *d)
 		    "no probe yet");
 		/* Every server starts healthy, so its state holds from now. */
 		d->health[i].since_ns = rv_capture_now_ns();
+		/* rv_config_warn() already spoke about fences. */
 		if (!cfg->detection.enabled)
 			continue;
-		if (srv->fence == NULL)
-			rv_warn("server %s: no fence configured, so a failure "
-			    "is reported but never taken over; add 'fence: "
-			    "COMMAND' (or 'fence: none')", srv->name);
-		else if (strcmp(srv->fence, "none") == 0)
-			rv_warn("server %s: 'fence: none': a takeover will not "
-			    "wait for the server to be powered off or isolated",
-			    srv->name);
 		if (first_address(srv, 6) != NULL &&
 		    cfg->detection.probe_address6.family == 0)
 			rv_info("server %s: its IPv6 addresses get neighbour "

@@ -241,6 +241,7 @@ run(const char *path)
 	rv_log_set_level(d.config->log_level);
 	rv_info("starting with configuration %s", path);
 	rv_config_log(d.config);
+	rv_config_warn(d.config);
 	if (load_handoff_key(&d) != 0)
 		goto out_config;
 	if (eal_init(d.config) != 0)
@@ -306,6 +307,7 @@ main(int argc, char **argv)
 			cfg = load_config(optarg);
 			if (cfg == NULL)
 				return EXIT_CONFIG;
+			rv_config_warn(cfg);
 			rv_config_free(cfg);
 			printf("%s: configuration is valid\n", optarg);
 			return EXIT_SUCCESS;
