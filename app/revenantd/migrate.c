@@ -655,7 +655,7 @@ migrate_thread(void *arg)
 		goto out;
 	}
 	/* The server's last frames may still be on their way through the
-	 * mirror port; a handoff without them would restart the backup
+	 * mirror port. A handoff without them would restart the backup
 	 * behind what the client already acknowledged. */
 	if (rv_capture_wait_drained(&d->capture, DRAIN_SETTLE_MS,
 	    DRAIN_TIMEOUT_MS) != 0)

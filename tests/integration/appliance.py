@@ -55,8 +55,8 @@ def probe_address6():
 def without_probes(display_filter):
     """Return DISPLAY_FILTER restricted to frames that are not revenantd's probes.
 
-    A switch floods probes for a MAC it no longer knows (a fenced primary's)
-    to every port, so a client's capture can see them.
+    A switch floods probes for a MAC that has left its table (a fenced
+    primary's) to every port, so a client's capture can contain them.
     """
     return (f"({display_filter}) && !(ip.addr == {probe_address()}) "
             f"&& !(ipv6.addr == {probe_address6()})")
