@@ -129,7 +129,7 @@ rv_detect_init(struct rv_daemon *d)
 
 		snprintf(d->health[i].evidence, sizeof(d->health[i].evidence),
 		    "no probe yet");
-		/* Every server starts healthy, so its state holds from now. */
+		/* Every server starts healthy, so its state age counts from now. */
 		d->health[i].since_ns = rv_capture_now_ns();
 		/* rv_config_warn() already spoke about fences. */
 		if (!cfg->detection.enabled)

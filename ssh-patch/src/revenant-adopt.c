@@ -1471,15 +1471,17 @@ adopt_set_env(Session *s, const struct rv_state_channel *ch)
 	}
 }
 
-/* Starts a fresh login shell on a pty for a shell channel. */
-static void
-adopt_resume_shell(struct ssh *ssh, Authctxt *authctxt,
-    const struct rv_state_channel *ch)
+/*
+ * Recreates session channel ch at its original id and windows, opens its
+ * session with the saved environment and returns it, with the channel in
+ * *cp. A channel that cannot get its old id is fatal for the child.
+ */
+static Session *
+adopt_session_channel(struct ssh *ssh, Authctxt *authctxt,
+    const struct rv_state_channel *ch, Channel **cp)
 {
-	char host[256];
 	Channel *c;
 	Session *s;
-	int r;
 
 	c = channel_new(ssh, "session", SSH_CHANNEL_LARVAL, -1, -1, -1,
 	    ch->local_window_max, ch->local_maxpacket, 0, "server-session", 1);
@@ -1491,6 +1493,21 @@ adopt_resume_shell(struct ssh *ssh, Authctxt *authctxt,
 		fatal_f("channel %d: no session", c->self);
 	channel_register_cleanup(ssh, c->self, session_close_by_channel, 0);
 	adopt_set_env(s, ch);
+	*cp = c;
+	return s;
+}
+
+/* Starts a fresh login shell on a pty for a shell channel. */
+static void
+adopt_resume_shell(struct ssh *ssh, Authctxt *authctxt,
+    const struct rv_state_channel *ch)
+{
+	char host[256];
+	Channel *c;
+	Session *s;
+	int r;
+
+	s = adopt_session_channel(ssh, authctxt, ch, &c);
 	s->term = xstrdup(ch->term);
 	s->col = ch->cols;
 	s->row = ch->rows;
@@ -1632,16 +1649,7 @@ adopt_resume_subsystem(struct ssh *ssh, Authctxt *authctxt,
 	Session *s;
 	int is_sftp = strcmp(ch->command, "sftp") == 0;
 
-	c = channel_new(ssh, "session", SSH_CHANNEL_LARVAL, -1, -1, -1,
-	    ch->local_window_max, ch->local_maxpacket, 0, "server-session", 1);
-	if ((u_int)c->self != ch->self)
-		fatal_f("channel %u recreated as %d", ch->self, c->self);
-	adopt_set_windows(c, ch);
-	if (session_open(authctxt, c->self) != 1 ||
-	    (s = session_adopt_lookup(c->self)) == NULL)
-		fatal_f("channel %d: no session", c->self);
-	channel_register_cleanup(ssh, c->self, session_close_by_channel, 0);
-	adopt_set_env(s, ch);
+	s = adopt_session_channel(ssh, authctxt, ch, &c);
 	adopt_keep_window = c->self;
 	if (session_adopt_subsystem(ssh, s, ch->command) != 0)
 		fatal_f("channel %d: starting subsystem %.100s failed",

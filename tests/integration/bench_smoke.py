@@ -39,6 +39,6 @@ def run_quick(case, build_path, timeout):
 
 
 def assert_rows(out, rows):
-    """Fail unless each of ROWS (table rows or their start) stands in OUT."""
+    """Fail unless each of ROWS (table rows or their start) appears in OUT."""
     for row in rows:
         assert row in out, f"{row!r} missing from the output:\n{out}"

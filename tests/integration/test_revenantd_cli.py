@@ -54,7 +54,7 @@ def test_check_config_valid(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"{path}: configuration is valid" in proc.stdout
     # The lab profile leaves the handoff key, the host key and the fence
-    # to the tests; --check-config says what that switches off.
+    # to the tests, so --check-config warns about what that switches off.
     assert "no handoff section, so no connection can be migrated" in proc.stderr
     assert "server primary: no host_key" in proc.stderr
     assert "server primary: no fence configured" in proc.stderr

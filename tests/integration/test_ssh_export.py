@@ -250,7 +250,7 @@ class ExportServer:
         time.sleep(settle)
         stop(self.procs.pop("tcpdump", None), signal.SIGINT)
         # A capture with holes would make the offset checks fail for the
-        # wrong reason; say so plainly instead.
+        # wrong reason, so report the drop count instead.
         summary = (self.dir / "tcpdump.log").read_text(errors="replace")
         match = re.search(r"(\d+) packets? dropped by kernel", summary)
         assert match is None or match.group(1) == "0", (

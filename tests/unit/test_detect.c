@@ -108,7 +108,7 @@ lost_single_probe_suspect(void **state)
 	assert_int_equal(v.misses, 1);
 	assert_string_equal(v.reason, "probe round unanswered");
 
-	/* The next round is answered: healthy again, count cleared. */
+	/* A reply in the next round makes it healthy again and clears the count. */
 	e.state = v.state;
 	e.misses = v.misses;
 	e.arp_answered = true;
@@ -179,7 +179,7 @@ unanswered_syn_suspect(void **state)
 	assert_int_equal(v.misses, 0);
 	assert_string_equal(v.reason, "answered, but not its SYN probe");
 
-	/* A round without a SYN (no probe address) asks nothing of TCP. */
+	/* A round without a SYN (no probe address) does not check TCP. */
 	e.syn_sent = false;
 	rv_detect_decide(&e, &v);
 	assert_int_equal(v.state, RV_SERVER_HEALTHY);
@@ -380,7 +380,7 @@ dual_stack_either_family_alive(void **state)
 	struct rv_detect_verdict v;
 
 	(void)state;
-	/* IPv4 silent, IPv6 answers. */
+	/* IPv4 is silent while IPv6 replies. */
 	e.state = RV_SERVER_SUSPECT;
 	e.misses = 2;
 	e.nd_answered = true;

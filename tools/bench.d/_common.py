@@ -429,7 +429,7 @@ def fail_exception():
 
 
 def wait_file(path, text, timeout, proc=None):
-    """Wait until the file PATH holds TEXT (at most TIMEOUT s, less if PROC exits)."""
+    """Wait until the file PATH contains TEXT (at most TIMEOUT s, less if PROC exits)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and text in path.read_text(errors="replace"):
